@@ -1,0 +1,3 @@
+//! Firebreak's integration tests: one crate, one module per concept.
+
+mod sim;
