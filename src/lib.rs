@@ -1,6 +1,16 @@
 //! Firebreak: ChatOps incident response for production AI/LLM serving.
 //!
-//! The core (routing, runbooks, rendering) knows no chat platform; adapters in [`chat`]
-//! translate platform events into an [`chat::Invocation`] and render a [`render::Reply`] back.
+//! The core ([`bot`], [`command`], [`runbook`], [`render`]) knows no chat platform; adapters in
+//! [`chat`] translate platform events into a [`chat::Invocation`] and render a
+//! [`render::Reply`] back. [`cluster`] talks to Kubernetes, real or [`sim`]ulated, the same way.
 
+pub mod bot;
+pub mod chat;
+pub mod check;
+pub mod cluster;
+pub mod command;
+pub mod render;
+pub mod runbook;
 pub mod sim;
+
+pub use bot::Bot;

@@ -1,1 +1,212 @@
-fn main() {}
+//! The `firebreak` binary: the CLI edge, where errors become `anyhow` reports and exit codes.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use firebreak::Bot;
+use firebreak::chat::console::Console;
+use firebreak::cluster::Cluster;
+use firebreak::render::Templates;
+use firebreak::runbook::Runbooks;
+use firebreak::sim::{Scenario, SimServer};
+use tokio::io::BufReader;
+
+/// ChatOps incident response for production AI/LLM serving.
+#[derive(Parser)]
+#[command(name = "firebreak", version, about)]
+struct Cli {
+    /// Log filter for stderr (tracing's env-filter syntax), e.g. `info` or `firebreak=debug`.
+    #[arg(long, global = true, env = "FIREBREAK_LOG", default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start the simulated cluster in-process and a console chat against it.
+    Demo {
+        /// A shipped scenario name or a path to a scenario file.
+        #[arg(long, default_value = "demo")]
+        scenario: String,
+        #[command(flatten)]
+        content: ContentArgs,
+    },
+    /// A console chat against a real cluster (kubeconfig as kubectl finds it).
+    Console {
+        /// Kubeconfig to use instead of $KUBECONFIG / ~/.kube/config / in-cluster.
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        #[command(flatten)]
+        content: ContentArgs,
+    },
+    /// Serve the simulated Kubernetes API (kubectl and Firebreak can both talk to it).
+    Sim {
+        /// A shipped scenario name or a path to a scenario file.
+        #[arg(long, default_value = "demo")]
+        scenario: String,
+        /// Address to listen on (loopback is wise: the simulator has no authentication).
+        #[arg(long, default_value = "127.0.0.1:8001")]
+        listen: SocketAddr,
+        /// Write a kubeconfig pointing at the simulator here.
+        #[arg(long)]
+        kubeconfig_out: Option<PathBuf>,
+    },
+    /// Validate runbooks and templates; exit 1 with precise messages if any is broken.
+    Check {
+        /// Runbook files, template files, or directories of either.
+        #[arg(default_values = ["runbooks", "templates"])]
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// Where runbooks and templates come from.
+#[derive(Args)]
+struct ContentArgs {
+    /// Runbook directory or file [default: ./runbooks if present, else the built-in ones].
+    #[arg(long, env = "FIREBREAK_RUNBOOKS")]
+    runbooks: Option<PathBuf>,
+    /// Template directory [default: ./templates if present, else the built-in ones].
+    #[arg(long, env = "FIREBREAK_TEMPLATES")]
+    templates: Option<PathBuf>,
+    /// Who the console types as.
+    #[arg(long, env = "USER", default_value = "console")]
+    user: String,
+}
+
+impl ContentArgs {
+    fn load(&self) -> anyhow::Result<(Runbooks, Templates)> {
+        let runbooks = match self.runbooks.as_deref().or_else(|| present("runbooks")) {
+            Some(path) => Runbooks::load(path)?,
+            None => Runbooks::embedded()?,
+        };
+        let templates = match self.templates.as_deref().or_else(|| present("templates")) {
+            Some(path) => Templates::load_dir(path)?,
+            None => Templates::embedded()?,
+        };
+        tracing::info!(services = ?runbooks.services(), templates = templates.origin(), "content loaded");
+        Ok((runbooks, templates))
+    }
+}
+
+fn present(dir: &'static str) -> Option<&'static Path> {
+    Some(Path::new(dir)).filter(|p| p.is_dir())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    firebreak::cluster::install_crypto_provider();
+    match run(cli.command).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("firebreak: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
+    match command {
+        Cmd::Demo { scenario, content } => {
+            let (runbooks, templates) = content.load()?;
+            let scenario = Scenario::load(&scenario)?;
+            let sim = SimServer::start(scenario, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+            let cluster = Cluster::from_url(&sim.url())?;
+            let interactive = std::io::stdin().is_terminal();
+            if interactive {
+                println!(
+                    "Firebreak demo: a simulated cluster is serving at {}.",
+                    sim.url()
+                );
+                println!("Try /triage model-server, /help, or /quit.");
+            }
+            console(
+                Bot::new(runbooks, templates, cluster),
+                &content.user,
+                interactive,
+            )
+            .await?;
+            sim.shutdown().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Console {
+            kubeconfig,
+            content,
+        } => {
+            let (runbooks, templates) = content.load()?;
+            let cluster = Cluster::connect(kubeconfig.as_deref()).await?;
+            let interactive = std::io::stdin().is_terminal();
+            console(
+                Bot::new(runbooks, templates, cluster),
+                &content.user,
+                interactive,
+            )
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Sim {
+            scenario,
+            listen,
+            kubeconfig_out,
+        } => {
+            let scenario = Scenario::load(&scenario)?;
+            let sim = SimServer::start(scenario, listen).await?;
+            println!("Simulated Kubernetes API serving at {}", sim.url());
+            if let Some(path) = kubeconfig_out {
+                std::fs::write(&path, sim.kubeconfig_yaml("ai-production"))
+                    .with_context(|| format!("cannot write kubeconfig to {}", path.display()))?;
+                println!("kubeconfig written to {}", path.display());
+                println!(
+                    "try: kubectl --kubeconfig {} get pods -n ai-production",
+                    path.display()
+                );
+            }
+            println!("Ctrl-C stops it.");
+            tokio::signal::ctrl_c()
+                .await
+                .context("cannot wait for Ctrl-C")?;
+            sim.shutdown().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Check { paths } => {
+            let mut failed = false;
+            for checked in firebreak::check::check_paths(&paths) {
+                println!("Checking {}", checked.path);
+                match checked.outcome {
+                    Ok(summary) => println!("  SUCCESS: {summary}"),
+                    Err(problems) => {
+                        failed = true;
+                        for problem in problems {
+                            println!("  FAILED: {problem}");
+                        }
+                    }
+                }
+            }
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+async fn console(bot: Bot, user: &str, interactive: bool) -> anyhow::Result<()> {
+    let stdin = BufReader::new(tokio::io::stdin());
+    let mut stdout = std::io::stdout();
+    Console::new(user)
+        .run(&bot, stdin, &mut stdout, interactive)
+        .await
+        .context("console I/O failed")
+}

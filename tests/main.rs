@@ -1,3 +1,4 @@
 //! Firebreak's integration tests: one crate, one module per concept.
 
+mod runbook;
 mod sim;

@@ -1,0 +1,102 @@
+//! `/triage`, `/mitigate`, `/rollback`, `/postmortem`: run a runbook stage and render its report.
+
+use crate::bot::Bot;
+use crate::render::{Button, ButtonStyle, Reply, TemplateError};
+use crate::runbook::steps::run_stage;
+use crate::runbook::{Runbook, Stage};
+
+/// Run `stage` of `service`'s runbook.
+pub async fn handle(
+    bot: &Bot,
+    stage: Stage,
+    service: Option<&str>,
+    on_progress: &(dyn Fn(&Reply) + Send + Sync),
+) -> Result<Reply, TemplateError> {
+    let known = bot.runbooks.services().join(", ");
+    let runbook = match service {
+        Some(name) => match bot.runbooks.get(name) {
+            Some(runbook) => runbook,
+            None => {
+                return bot.error_reply(
+                    format!("no runbook for service `{name}`"),
+                    Some(format!(
+                        "Services with runbooks: {known}. Add runbooks/{name}.yaml to cover it."
+                    )),
+                );
+            }
+        },
+        None => match bot.runbooks.only() {
+            Some(runbook) => runbook,
+            None => {
+                return bot.error_reply(
+                    format!("name a service: `/{stage} <service>`"),
+                    Some(format!("Services with runbooks: {known}.")),
+                );
+            }
+        },
+    };
+    if runbook.stage(stage).is_none() {
+        let defined: Vec<&str> = runbook.stages.keys().map(|s| s.as_str()).collect();
+        return bot.error_reply(
+            format!(
+                "the runbook of `{}` has no `{stage}` stage",
+                runbook.service
+            ),
+            Some(format!(
+                "It defines: {}. Add a `{stage}:` stage to {}.",
+                defined.join(", "),
+                runbook.source
+            )),
+        );
+    }
+    let buttons = next_steps(runbook, stage);
+    let template = stage.as_str();
+    let progress = |report: &crate::runbook::StageReport| {
+        if report.done {
+            return;
+        }
+        match bot
+            .templates
+            .render(template, report, report.severity, Vec::new())
+        {
+            Ok(mut reply) => {
+                reply.in_progress = true;
+                on_progress(&reply);
+            }
+            Err(error) => tracing::warn!(%error, "progress snapshot not rendered"),
+        }
+    };
+    let report = run_stage(runbook, stage, &bot.cluster, &progress).await;
+    tracing::info!(
+        severity = report.severity.as_str(),
+        elapsed_ms = report.elapsed_ms,
+        "stage finished"
+    );
+    bot.templates
+        .render(template, &report, report.severity, buttons)
+}
+
+/// Buttons for the stages that usually follow `stage`, when the runbook defines them.
+fn next_steps(runbook: &Runbook, stage: Stage) -> Vec<Button> {
+    let follow: &[Stage] = match stage {
+        Stage::Triage => &[Stage::Mitigate, Stage::Rollback],
+        Stage::Mitigate => &[Stage::Triage, Stage::Rollback],
+        Stage::Rollback => &[Stage::Triage, Stage::Postmortem],
+        Stage::Postmortem => &[],
+    };
+    follow
+        .iter()
+        .filter(|s| runbook.stage(**s).is_some())
+        .enumerate()
+        .map(|(i, s)| Button {
+            label: format!("{}{}", s.as_str()[..1].to_uppercase(), &s.as_str()[1..]),
+            command: format!("/{} {}", s.as_str(), runbook.service),
+            style: if i == 0 {
+                ButtonStyle::Primary
+            } else {
+                ButtonStyle::Default
+            },
+            confirm: None,
+        })
+        .collect()
+}
