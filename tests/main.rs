@@ -1,4 +1,8 @@
 //! Firebreak's integration tests: one crate, one module per concept.
 
+mod cli;
+mod deploy;
 mod runbook;
 mod sim;
+mod support;
+mod triage;

@@ -179,7 +179,7 @@ impl Logs {
                 ),
             ));
         }
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         let header = format!("LATEST {}", self.label.to_uppercase());
         let table = (!rows.is_empty()).then(|| aligned_table(&["POD", &header], &rows));
         Ok(StepOutput { findings, table })

@@ -140,7 +140,7 @@ impl Pods {
             findings.extend(self.judge(pod));
         }
         let healthy = health.iter().filter(|p| self.judge(p).is_empty()).count();
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         findings.push(Finding::new(
             Severity::Info,
             format!("{healthy}/{} pods healthy", health.len()),

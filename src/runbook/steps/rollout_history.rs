@@ -80,7 +80,7 @@ pub fn revisions(deployment: &Deployment, replica_sets: &[ReplicaSet]) -> Vec<Re
             })
         })
         .collect();
-    revisions.sort_by(|a, b| b.number.cmp(&a.number));
+    revisions.sort_by_key(|r| std::cmp::Reverse(r.number));
     revisions
 }
 
