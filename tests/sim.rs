@@ -277,6 +277,9 @@ async fn kubectl_gets_deployments_replicasets_and_logs() -> TestResult {
     assert_eq!(lines.len(), 3, "{logs}");
     assert!(lines[2].contains("GPU KV cache usage: 88.5%"), "{logs}");
 
+    let previous = kubectl(&server, &["logs", "--previous", "-n", NS, "model-server-7c9d4f8b6-x2k9p"]).await?;
+    assert!(previous.trim_end().ends_with("GPU KV cache usage: 98.3%, Prefix cache hit rate: 41.0%"), "{previous}");
+
     let events = kubectl(&server, &["get", "events", "-n", NS, "--field-selector", "type=Warning"]).await?;
     assert!(events.contains("FailedScheduling") && events.contains("BackOff"), "{events}");
     assert!(!events.contains("Pulled"), "{events}");
@@ -339,6 +342,51 @@ async fn relative_times_become_timestamps() -> TestResult {
     // The namespace `t` exists although no document declares it.
     let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client(&server)?);
     assert!(ns.get("t").await.is_ok());
+    server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn discovery_tables_latency_and_unknown_groups() -> TestResult {
+    let server = demo().await?;
+    let client = client(&server)?;
+    let get = |path: &str, accept: &str| axum::http::Request::get(path).header("Accept", accept).body(Vec::new());
+    let groups: serde_json::Value = client.request(get("/apis", "application/json")?).await?;
+    assert_eq!(groups["groups"][0]["preferredVersion"]["groupVersion"], "apps/v1");
+    assert_eq!(groups["groups"][1]["name"], "batch");
+    let core: serde_json::Value = client.request(get("/api/v1", "application/json")?).await?;
+    let resources = core["resources"].as_array().cloned().unwrap_or_default();
+    let pods = resources.iter().find(|r| r["name"] == "pods").ok_or("no pods in /api/v1")?;
+    assert_eq!(pods["shortNames"][0], "po");
+    assert_eq!(pods["namespaced"], true);
+    let nodes = resources.iter().find(|r| r["name"] == "nodes").ok_or("no nodes in /api/v1")?;
+    assert_eq!(nodes["namespaced"], false);
+
+    match client.request_text(get("/apis/nope/v1", "application/json")?).await {
+        Err(kube::Error::Api(s)) => assert_eq!((s.code, s.reason.as_str()), (404, "NotFound")),
+        other => panic!("expected a 404 Status for an unknown group, got {other:?}"),
+    }
+
+    let table_accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+    let table: serde_json::Value = client
+        .request(get("/api/v1/namespaces/ai-production/pods?includeObject=None", table_accept)?)
+        .await?;
+    assert_eq!((table["kind"].as_str(), table["apiVersion"].as_str()), (Some("Table"), Some("meta.k8s.io/v1")));
+    let columns: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(columns[..5], ["Name", "Ready", "Status", "Restarts", "Age"]);
+    let rows = table["rows"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().all(|r| r.get("object").is_none() && r["cells"].as_array().map(Vec::len) == Some(columns.len())));
+
+    let path = "/api/v1/namespaces/ai-production/configmaps";
+    server.set_latency(path, std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let _: serde_json::Value = client.request(get(path, "application/json")?).await?;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    assert!(server.requests().contains(&format!("GET {path}")), "{:?}", server.requests());
     server.shutdown().await;
     Ok(())
 }
