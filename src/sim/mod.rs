@@ -1,1 +1,19 @@
 //! A simulated Kubernetes API server speaking real Kubernetes JSON over loopback HTTP.
+//!
+//! It owns loading scenarios (multi-document YAML manifests with `status`, plus pod logs),
+//! the object store, and the HTTP surface kube-rs and the real `kubectl` need: discovery,
+//! list/get with selectors and pagination, server-side Tables, and pod logs. It is both the
+//! test double for Firebreak's integration tests and the cluster behind `firebreak demo`.
+
+mod api;
+mod discovery;
+mod resources;
+mod scenario;
+mod selectors;
+mod server;
+mod status;
+mod store;
+mod table;
+
+pub use scenario::{Scenario, SimError};
+pub use server::SimServer;

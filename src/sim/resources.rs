@@ -1,0 +1,135 @@
+//! The catalogue of resource types the simulator serves: names, groups, scope, short names.
+
+/// A resource type the simulated API server knows. One variant per Kubernetes kind served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Resource {
+    Pods,
+    Events,
+    Nodes,
+    Namespaces,
+    ConfigMaps,
+    Deployments,
+    ReplicaSets,
+    Jobs,
+    CronJobs,
+}
+
+impl Resource {
+    /// Every served resource, in discovery order.
+    pub(crate) const ALL: [Resource; 9] = [
+        Resource::Pods,
+        Resource::Events,
+        Resource::Nodes,
+        Resource::Namespaces,
+        Resource::ConfigMaps,
+        Resource::Deployments,
+        Resource::ReplicaSets,
+        Resource::Jobs,
+        Resource::CronJobs,
+    ];
+
+    /// The API group ("" for the core group).
+    pub(crate) fn group(self) -> &'static str {
+        match self {
+            Resource::Deployments | Resource::ReplicaSets => "apps",
+            Resource::Jobs | Resource::CronJobs => "batch",
+            _ => "",
+        }
+    }
+
+    /// The `apiVersion` string objects of this resource carry.
+    pub(crate) fn api_version(self) -> &'static str {
+        match self.group() {
+            "apps" => "apps/v1",
+            "batch" => "batch/v1",
+            _ => "v1",
+        }
+    }
+
+    pub(crate) fn plural(self) -> &'static str {
+        match self {
+            Resource::Pods => "pods",
+            Resource::Events => "events",
+            Resource::Nodes => "nodes",
+            Resource::Namespaces => "namespaces",
+            Resource::ConfigMaps => "configmaps",
+            Resource::Deployments => "deployments",
+            Resource::ReplicaSets => "replicasets",
+            Resource::Jobs => "jobs",
+            Resource::CronJobs => "cronjobs",
+        }
+    }
+
+    pub(crate) fn singular(self) -> &'static str {
+        match self {
+            Resource::Pods => "pod",
+            Resource::Events => "event",
+            Resource::Nodes => "node",
+            Resource::Namespaces => "namespace",
+            Resource::ConfigMaps => "configmap",
+            Resource::Deployments => "deployment",
+            Resource::ReplicaSets => "replicaset",
+            Resource::Jobs => "job",
+            Resource::CronJobs => "cronjob",
+        }
+    }
+
+    pub(crate) fn kind(self) -> &'static str {
+        match self {
+            Resource::Pods => "Pod",
+            Resource::Events => "Event",
+            Resource::Nodes => "Node",
+            Resource::Namespaces => "Namespace",
+            Resource::ConfigMaps => "ConfigMap",
+            Resource::Deployments => "Deployment",
+            Resource::ReplicaSets => "ReplicaSet",
+            Resource::Jobs => "Job",
+            Resource::CronJobs => "CronJob",
+        }
+    }
+
+    pub(crate) fn short_names(self) -> &'static [&'static str] {
+        match self {
+            Resource::Pods => &["po"],
+            Resource::Events => &["ev"],
+            Resource::Nodes => &["no"],
+            Resource::Namespaces => &["ns"],
+            Resource::ConfigMaps => &["cm"],
+            Resource::Deployments => &["deploy"],
+            Resource::ReplicaSets => &["rs"],
+            Resource::Jobs => &[],
+            Resource::CronJobs => &["cj"],
+        }
+    }
+
+    /// Discovery categories; `all` is what `kubectl get all` expands.
+    pub(crate) fn categories(self) -> &'static [&'static str] {
+        match self {
+            Resource::Pods
+            | Resource::Deployments
+            | Resource::ReplicaSets
+            | Resource::Jobs
+            | Resource::CronJobs => &["all"],
+            _ => &[],
+        }
+    }
+
+    pub(crate) fn namespaced(self) -> bool {
+        !matches!(self, Resource::Nodes | Resource::Namespaces)
+    }
+
+    /// Find a resource by its URL segment within a group.
+    pub(crate) fn from_plural(group: &str, plural: &str) -> Option<Resource> {
+        Resource::ALL
+            .into_iter()
+            .find(|r| r.group() == group && r.plural() == plural)
+    }
+
+    /// Find a resource by the `apiVersion` and `kind` of a manifest.
+    pub(crate) fn from_kind(kind: &str) -> Option<Resource> {
+        Resource::ALL.into_iter().find(|r| r.kind() == kind)
+    }
+}
+
+/// The group/versions served under `/apis`, besides the core `v1`.
+pub(crate) const GROUPS: [&str; 2] = ["apps", "batch"];

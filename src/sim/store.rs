@@ -1,0 +1,58 @@
+//! The object store behind the simulated API server, kept apart from HTTP routing so writes
+//! (PATCH, scale) can be added here without touching the router.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::resources::Resource;
+use super::scenario::{LogKey, Scenario};
+
+/// Objects and logs, as loaded from a scenario. Lives behind a lock in the server.
+#[derive(Debug)]
+pub(crate) struct Store {
+    objects: BTreeMap<Resource, BTreeMap<(String, String), Value>>,
+    logs: BTreeMap<LogKey, String>,
+    resource_version: u64,
+}
+
+impl Store {
+    pub(crate) fn new(scenario: Scenario) -> Store {
+        Store {
+            objects: scenario.objects,
+            logs: scenario.logs,
+            resource_version: scenario.resource_version,
+        }
+    }
+
+    /// The store-wide resourceVersion lists report.
+    pub(crate) fn resource_version(&self) -> u64 {
+        self.resource_version
+    }
+
+    /// Objects of `resource` in `namespace` (all namespaces when `None`), sorted by
+    /// (namespace, name), each with its key.
+    pub(crate) fn list(
+        &self,
+        resource: Resource,
+        namespace: Option<&str>,
+    ) -> impl Iterator<Item = (&(String, String), &Value)> {
+        self.objects
+            .get(&resource)
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .filter(move |((ns, _), _)| namespace.is_none_or(|want| want == ns))
+    }
+
+    /// One object; cluster-scoped resources use namespace "".
+    pub(crate) fn get(&self, resource: Resource, namespace: &str, name: &str) -> Option<&Value> {
+        self.objects
+            .get(&resource)
+            .and_then(|m| m.get(&(namespace.to_string(), name.to_string())))
+    }
+
+    /// The log text of one container, if the scenario has any.
+    pub(crate) fn log(&self, key: &LogKey) -> Option<&str> {
+        self.logs.get(key).map(String::as_str)
+    }
+}
