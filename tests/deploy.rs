@@ -9,18 +9,41 @@ fn rbac_is_read_only_and_parses() {
     let mut roles = 0;
     for doc in serde_norway::Deserializer::from_str(text) {
         let value = serde_norway::Value::deserialize(doc).expect("rbac.yaml parses");
-        let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_string();
+        let kind = value
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default()
+            .to_string();
         let rules = match kind.as_str() {
-            "Role" => serde_norway::from_value::<Role>(value).expect("a valid Role").rules,
-            "ClusterRole" => serde_norway::from_value::<ClusterRole>(value).expect("a valid ClusterRole").rules,
+            "Role" => {
+                serde_norway::from_value::<Role>(value)
+                    .expect("a valid Role")
+                    .rules
+            }
+            "ClusterRole" => {
+                serde_norway::from_value::<ClusterRole>(value)
+                    .expect("a valid ClusterRole")
+                    .rules
+            }
             _ => continue,
         };
         roles += 1;
         for rule in rules.unwrap_or_default() {
             for verb in &rule.verbs {
-                assert!(["get", "list", "watch"].contains(&verb.as_str()), "{kind} grants `{verb}` on {:?}", rule.resources);
+                assert!(
+                    ["get", "list", "watch"].contains(&verb.as_str()),
+                    "{kind} grants `{verb}` on {:?}",
+                    rule.resources
+                );
             }
-            assert!(!rule.resources.unwrap_or_default().iter().any(|r| r == "*" || r == "secrets"), "{kind} is too broad");
+            assert!(
+                !rule
+                    .resources
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|r| r == "*" || r == "secrets"),
+                "{kind} is too broad"
+            );
         }
     }
     assert_eq!(roles, 2, "one Role and one ClusterRole");

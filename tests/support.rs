@@ -14,7 +14,9 @@ pub const SHIPPED_RUNBOOK: &str = include_str!("../runbooks/model-server.yaml");
 
 /// A simulator on an ephemeral loopback port.
 pub async fn sim(scenario: Scenario) -> SimServer {
-    SimServer::start(scenario, SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("simulator starts")
+    SimServer::start(scenario, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("simulator starts")
 }
 
 /// The shipped demo scenario.
@@ -26,17 +28,30 @@ pub fn demo() -> Scenario {
 pub fn bot(sim: &SimServer, runbooks: &[&str]) -> Bot {
     let mut all = Runbooks::default();
     for (i, text) in runbooks.iter().enumerate() {
-        all.add(Runbook::from_yaml(text, &format!("test-runbook-{i}.yaml")).expect("test runbook parses")).unwrap();
+        all.add(
+            Runbook::from_yaml(text, &format!("test-runbook-{i}.yaml"))
+                .expect("test runbook parses"),
+        )
+        .unwrap();
     }
     let cluster = Cluster::from_url(&sim.url()).expect("client builds");
-    Bot::new(all, Templates::load_dir("templates".as_ref()).expect("templates load"), cluster)
+    Bot::new(
+        all,
+        Templates::load_dir("templates".as_ref()).expect("templates load"),
+        cluster,
+    )
 }
 
 /// Send `line` as `user` and wait for the final reply.
 pub async fn say(bot: &Bot, line: &str) -> Reply {
     let inv = Invocation::from_text(
-        UserRef { id: "U_ALICE".into(), name: "alice".into() },
-        ChannelRef { id: "C_TEST".into() },
+        UserRef {
+            id: "U_ALICE".into(),
+            name: "alice".into(),
+        },
+        ChannelRef {
+            id: "C_TEST".into(),
+        },
         line,
     )
     .expect("test command parses");

@@ -26,7 +26,10 @@ fn wants_table(headers: &HeaderMap) -> bool {
         .flat_map(|v| v.split(','))
         .any(|media| {
             let params: Vec<&str> = media.split(';').map(str::trim).collect();
-            params.contains(&"as=Table") && params.iter().all(|p| !p.starts_with("g=") || *p == "g=meta.k8s.io")
+            params.contains(&"as=Table")
+                && params
+                    .iter()
+                    .all(|p| !p.starts_with("g=") || *p == "g=meta.k8s.io")
         })
 }
 
@@ -47,7 +50,9 @@ fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
         .map_err(|_| invalid("not base64"))?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|_| invalid("not a JSON token"))?;
     if v.get("v").and_then(Value::as_str) != Some("meta.k8s.io/v1") {
-        return Err(invalid("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"));
+        return Err(invalid(
+            "incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        ));
     }
     match v.get("start").and_then(Value::as_array).map(Vec::as_slice) {
         Some([Value::String(ns), Value::String(name)]) => Ok((ns.clone(), name.clone())),
@@ -60,9 +65,9 @@ fn parse_limit(query: &HashMap<String, String>) -> Result<Option<usize>, ApiErro
     match query.get("limit").map(String::as_str) {
         None | Some("") => Ok(None),
         Some(v) => {
-            let n: i64 = v
-                .parse()
-                .map_err(|_| ApiError::bad_request(format!("limit: Invalid value: \"{v}\": must be an integer")))?;
+            let n: i64 = v.parse().map_err(|_| {
+                ApiError::bad_request(format!("limit: Invalid value: \"{v}\": must be an integer"))
+            })?;
             Ok(usize::try_from(n).ok().filter(|n| *n > 0))
         }
     }
@@ -70,7 +75,9 @@ fn parse_limit(query: &HashMap<String, String>) -> Result<Option<usize>, ApiErro
 
 fn reject_watch(query: &HashMap<String, String>) -> Result<(), ApiError> {
     match query.get("watch").map(String::as_str) {
-        Some("true" | "1") => Err(ApiError::method_not_allowed("the simulator does not support watch")),
+        Some("true" | "1") => Err(ApiError::method_not_allowed(
+            "the simulator does not support watch",
+        )),
         _ => Ok(()),
     }
 }
@@ -93,11 +100,14 @@ pub(crate) fn list(
         None | Some("") => None,
         Some(token) => Some(decode_continue(token)?),
     };
-    let include = IncludeObject::parse(query.get("includeObject").map(String::as_str)).map_err(ApiError::bad_request)?;
+    let include = IncludeObject::parse(query.get("includeObject").map(String::as_str))
+        .map_err(ApiError::bad_request)?;
     let matching: Vec<(&(String, String), &Value)> = store
         .list(resource, namespace)
         .filter(|(key, _)| start.as_ref().is_none_or(|s| *key > s))
-        .filter(|(_, obj)| labels.matches(obj.pointer("/metadata/labels").and_then(Value::as_object)))
+        .filter(|(_, obj)| {
+            labels.matches(obj.pointer("/metadata/labels").and_then(Value::as_object))
+        })
         .filter(|(_, obj)| fields.matches(obj))
         .collect();
     let take = limit.unwrap_or(matching.len()).min(matching.len());
@@ -138,9 +148,17 @@ pub(crate) fn get(
         .get(resource, namespace.unwrap_or(""), name)
         .ok_or_else(|| ApiError::not_found(resource, name))?;
     if wants_table(headers) {
-        let include = IncludeObject::parse(query.get("includeObject").map(String::as_str)).map_err(ApiError::bad_request)?;
+        let include = IncludeObject::parse(query.get("includeObject").map(String::as_str))
+            .map_err(ApiError::bad_request)?;
         let meta = json!({"resourceVersion": store.resource_version().to_string()});
-        return Ok(Json(table(resource, std::slice::from_ref(obj), include, Timestamp::now(), meta)).into_response());
+        return Ok(Json(table(
+            resource,
+            std::slice::from_ref(obj),
+            include,
+            Timestamp::now(),
+            meta,
+        ))
+        .into_response());
     }
     Ok(Json(obj.clone()).into_response())
 }
@@ -153,14 +171,21 @@ fn non_negative(query: &HashMap<String, String>, key: &str) -> Result<Option<usi
     match query.get(key).map(String::as_str) {
         None | Some("") => Ok(None),
         Some(v) => v.parse::<usize>().map(Some).map_err(|_| {
-            ApiError::bad_request(format!("{key}: Invalid value: \"{v}\": must be greater than or equal to 0"))
+            ApiError::bad_request(format!(
+                "{key}: Invalid value: \"{v}\": must be greater than or equal to 0"
+            ))
         }),
     }
 }
 
 /// `GET .../pods/NAME/log`: the scenario's log text, with `container`, `tailLines`,
 /// `timestamps`, `previous` and `limitBytes`. `follow` is accepted and ignored.
-pub(crate) fn pod_log(store: &Store, ns: &str, name: &str, query: &HashMap<String, String>) -> Result<Response, ApiError> {
+pub(crate) fn pod_log(
+    store: &Store,
+    ns: &str,
+    name: &str,
+    query: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
     let pod = store
         .get(Resource::Pods, ns, name)
         .ok_or_else(|| ApiError::not_found(Resource::Pods, name))?;
@@ -168,7 +193,9 @@ pub(crate) fn pod_log(store: &Store, ns: &str, name: &str, query: &HashMap<Strin
     let container = match query.get("container").map(String::as_str) {
         Some(c) if !c.is_empty() => {
             if !containers.iter().chain(&init).any(|x| x == c) {
-                return Err(ApiError::bad_request(format!("container {c} is not valid for pod {name}")));
+                return Err(ApiError::bad_request(format!(
+                    "container {c} is not valid for pod {name}"
+                )));
             }
             c.to_string()
         }
@@ -181,7 +208,10 @@ pub(crate) fn pod_log(store: &Store, ns: &str, name: &str, query: &HashMap<Strin
                     many.join(" ")
                 );
                 if !init.is_empty() {
-                    message.push_str(&format!(" or one of the init containers: [{}]", init.join(" ")));
+                    message.push_str(&format!(
+                        " or one of the init containers: [{}]",
+                        init.join(" ")
+                    ));
                 }
                 return Err(ApiError::bad_request(message));
             }

@@ -80,7 +80,11 @@ pub(crate) fn resource_list(group: &str) -> Option<Value> {
             }));
         }
     }
-    let group_version = if group.is_empty() { "v1".to_string() } else { format!("{group}/v1") };
+    let group_version = if group.is_empty() {
+        "v1".to_string()
+    } else {
+        format!("{group}/v1")
+    };
     Some(json!({
         "kind": "APIResourceList",
         "apiVersion": "v1",

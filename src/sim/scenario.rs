@@ -24,7 +24,9 @@ const LOGS_KIND: &str = "PodLogs";
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     /// The text is not valid YAML.
-    #[error("{origin}:{line}: YAML syntax error: {message}; fix the scenario file and load it again")]
+    #[error(
+        "{origin}:{line}: YAML syntax error: {message}; fix the scenario file and load it again"
+    )]
     Yaml {
         /// File name (or built-in scenario name) the text came from.
         origin: String,
@@ -64,7 +66,9 @@ pub enum SimError {
         message: String,
     },
     /// Neither a built-in scenario nor a file of that name exists.
-    #[error("no built-in scenario `{name}` and no file at that path; built-in scenarios: {builtins}")]
+    #[error(
+        "no built-in scenario `{name}` and no file at that path; built-in scenarios: {builtins}"
+    )]
     UnknownScenario {
         /// What the user asked for.
         name: String,
@@ -191,7 +195,11 @@ impl Scenario {
             }
             number += 1;
             let pos = DocPos { number, line };
-            let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+            let kind = doc
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let invalid = |message: String| SimError::Invalid {
                 origin: origin.to_string(),
                 document: pos.number,
@@ -200,13 +208,18 @@ impl Scenario {
                 message,
             };
             if !doc.is_object() {
-                return Err(invalid("a document must be a mapping (apiVersion, kind, metadata, ...)".into()));
+                return Err(invalid(
+                    "a document must be a mapping (apiVersion, kind, metadata, ...)".into(),
+                ));
             }
             substitute_times(&mut doc, now).map_err(&invalid)?;
             if kind == LOGS_KIND {
-                let logs: PodLogsDoc = serde_json::from_value(doc).map_err(|e| invalid(e.to_string()))?;
+                let logs: PodLogsDoc =
+                    serde_json::from_value(doc).map_err(|e| invalid(e.to_string()))?;
                 if logs.api_version != LOGS_API_VERSION {
-                    return Err(invalid(format!("PodLogs must have apiVersion: {LOGS_API_VERSION}")));
+                    return Err(invalid(format!(
+                        "PodLogs must have apiVersion: {LOGS_API_VERSION}"
+                    )));
                 }
                 pending_logs.push((pos, logs));
                 continue;
@@ -233,20 +246,28 @@ impl Scenario {
         }
         scenario.add_implicit_namespaces(now);
         for (pos, logs) in pending_logs {
-            scenario.add_logs(logs).map_err(|message| SimError::Invalid {
-                origin: origin.to_string(),
-                document: pos.number,
-                line: pos.line,
-                kind: LOGS_KIND.to_string(),
-                message,
-            })?;
+            scenario
+                .add_logs(logs)
+                .map_err(|message| SimError::Invalid {
+                    origin: origin.to_string(),
+                    document: pos.number,
+                    line: pos.line,
+                    kind: LOGS_KIND.to_string(),
+                    message,
+                })?;
         }
         Ok(scenario)
     }
 
     /// Fill in what the API server would (uid, resourceVersion, creationTimestamp, namespace)
     /// and store the object.
-    fn insert(&mut self, resource: Resource, mut doc: Value, now: Timestamp, pos: DocPos) -> Result<(), String> {
+    fn insert(
+        &mut self,
+        resource: Resource,
+        mut doc: Value,
+        now: Timestamp,
+        pos: DocPos,
+    ) -> Result<(), String> {
         let Some(obj) = doc.as_object_mut() else {
             return Err("a document must be a mapping".into());
         };
@@ -257,14 +278,22 @@ impl Scenario {
             return Err("metadata must be a mapping".into());
         };
         if resource.namespaced() {
-            if meta.get("namespace").and_then(Value::as_str).is_none_or(str::is_empty) {
+            if meta
+                .get("namespace")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
                 meta.insert("namespace".into(), "default".into());
             }
         } else {
             // Cluster-scoped objects have no namespace; the real server drops one if given.
             meta.remove("namespace");
         }
-        let mut name = meta.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let mut name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if name.is_empty() {
             if resource != Resource::Events {
                 return Err("metadata.name is required".into());
@@ -282,7 +311,10 @@ impl Scenario {
         };
         meta.insert("name".into(), name.clone().into());
         let ns = if resource.namespaced() {
-            meta.get("namespace").and_then(Value::as_str).unwrap_or("default").to_string()
+            meta.get("namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("default")
+                .to_string()
         } else {
             String::new()
         };
@@ -291,7 +323,10 @@ impl Scenario {
         }
         self.resource_version += 1;
         if !meta.contains_key("resourceVersion") {
-            meta.insert("resourceVersion".into(), self.resource_version.to_string().into());
+            meta.insert(
+                "resourceVersion".into(),
+                self.resource_version.to_string().into(),
+            );
         }
         if !meta.contains_key("creationTimestamp") {
             meta.insert("creationTimestamp".into(), rfc3339(now).into());
@@ -301,8 +336,15 @@ impl Scenario {
         }
         let objects = self.objects.entry(resource).or_default();
         if objects.contains_key(&(ns.clone(), name.clone())) {
-            let what = if ns.is_empty() { name } else { format!("{ns}/{name}") };
-            return Err(format!("a {} named {what} is already defined earlier in the file", resource.kind()));
+            let what = if ns.is_empty() {
+                name
+            } else {
+                format!("{ns}/{name}")
+            };
+            return Err(format!(
+                "a {} named {what} is already defined earlier in the file",
+                resource.kind()
+            ));
         }
         objects.insert((ns, name), doc);
         Ok(())
@@ -324,7 +366,12 @@ impl Scenario {
             if !declared {
                 let doc = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
                 // Cannot fail: the document is well-formed and the name was just checked as new.
-                let _ = self.insert(Resource::Namespaces, doc, now, DocPos { number: 0, line: 0 });
+                let _ = self.insert(
+                    Resource::Namespaces,
+                    doc,
+                    now,
+                    DocPos { number: 0, line: 0 },
+                );
             }
         }
     }
@@ -421,7 +468,10 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
     let mut current = String::new();
     for (i, line) in text.lines().enumerate() {
         let is_separator = line.starts_with("---")
-            && line[3..].chars().next().is_none_or(|c| c == ' ' || c == '\t' || c == '#');
+            && line[3..]
+                .chars()
+                .next()
+                .is_none_or(|c| c == ' ' || c == '\t' || c == '#');
         if is_separator {
             docs.push((start, std::mem::take(&mut current)));
             start = i + 2;
@@ -504,7 +554,9 @@ fn relative_time(s: &str, now: Timestamp) -> Result<Option<Timestamp>, String> {
     let n: i64 = digits.parse().map_err(|_| out_of_range())?;
     let secs = n.checked_mul(scale).ok_or_else(out_of_range)?;
     let at = now.as_second().checked_sub(secs).ok_or_else(out_of_range)?;
-    Timestamp::from_second(at).map(Some).map_err(|_| out_of_range())
+    Timestamp::from_second(at)
+        .map(Some)
+        .map_err(|_| out_of_range())
 }
 
 /// Format as the API server does: whole seconds, `Z`.

@@ -43,7 +43,8 @@ fn check_key(key: &str) -> Result<String, String> {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
     };
-    let prefix_ok = prefix.is_none_or(|p| p.len() <= 253 && PREFIX.as_ref().is_some_and(|re| re.is_match(p)));
+    let prefix_ok =
+        prefix.is_none_or(|p| p.len() <= 253 && PREFIX.as_ref().is_some_and(|re| re.is_match(p)));
     if !prefix_ok || !is_name(name) {
         return Err(format!(
             "unable to parse requirement: key: Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
@@ -77,11 +78,15 @@ fn split_top_level(s: &str) -> Result<Vec<&str>, String> {
             _ => {}
         }
         if !(0..=1).contains(&depth) {
-            return Err(format!("unable to parse requirement: unbalanced parentheses in `{s}`"));
+            return Err(format!(
+                "unable to parse requirement: unbalanced parentheses in `{s}`"
+            ));
         }
     }
     if depth != 0 {
-        return Err(format!("unable to parse requirement: found '(', expected: ')' in `{s}`"));
+        return Err(format!(
+            "unable to parse requirement: found '(', expected: ')' in `{s}`"
+        ));
     }
     parts.push(&s[start..]);
     Ok(parts)
@@ -98,7 +103,9 @@ impl LabelSelector {
         for part in split_top_level(s)? {
             let part = part.trim();
             if part.is_empty() {
-                return Err(format!("unable to parse requirement: found ',', expected: identifier in `{s}`"));
+                return Err(format!(
+                    "unable to parse requirement: found ',', expected: identifier in `{s}`"
+                ));
             }
             reqs.push(parse_requirement(part)?);
         }
@@ -115,8 +122,12 @@ impl LabelSelector {
             LabelReq::NotIn(k, vs) => get(k).is_none_or(|x| vs.iter().all(|v| v != x)),
             LabelReq::Exists(k) => get(k).is_some(),
             LabelReq::NotExists(k) => get(k).is_none(),
-            LabelReq::Gt(k, n) => get(k).and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x > *n),
-            LabelReq::Lt(k, n) => get(k).and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x < *n),
+            LabelReq::Gt(k, n) => get(k)
+                .and_then(|x| x.parse::<i64>().ok())
+                .is_some_and(|x| x > *n),
+            LabelReq::Lt(k, n) => get(k)
+                .and_then(|x| x.parse::<i64>().ok())
+                .is_some_and(|x| x < *n),
         })
     }
 }
@@ -159,7 +170,9 @@ fn parse_requirement(part: &str) -> Result<LabelReq, String> {
         }
     }
     if part.contains(char::is_whitespace) || part.contains('(') || part.contains(')') {
-        return Err(format!("unable to parse requirement: found '{part}', expected: in, notin, =, ==, !=, gt, lt"));
+        return Err(format!(
+            "unable to parse requirement: found '{part}', expected: in, notin, =, ==, !=, gt, lt"
+        ));
     }
     Ok(LabelReq::Exists(check_key(part)?))
 }
@@ -235,8 +248,14 @@ impl FieldSelector {
                 .or_else(|| split_op(&term, "==").map(|(k, v)| (k, v, true)))
                 .or_else(|| split_op(&term, "=").map(|(k, v)| (k, v, true)));
             match parsed {
-                Some((k, v, eq)) if !k.trim().is_empty() => terms.push((k.trim().to_string(), v, eq)),
-                _ => return Err(format!("invalid selector: '{s}'; can't understand '{term}'")),
+                Some((k, v, eq)) if !k.trim().is_empty() => {
+                    terms.push((k.trim().to_string(), v, eq))
+                }
+                _ => {
+                    return Err(format!(
+                        "invalid selector: '{s}'; can't understand '{term}'"
+                    ));
+                }
             }
         }
         Ok(FieldSelector(terms))
@@ -295,7 +314,8 @@ mod tests {
 
     #[test]
     fn field_selector_semantics() {
-        let ev = json!({"type": "Warning", "involvedObject": {"name": "p", "kind": "Pod"}, "count": 3});
+        let ev =
+            json!({"type": "Warning", "involvedObject": {"name": "p", "kind": "Pod"}, "count": 3});
         let m = |s: &str| FieldSelector::parse(s).map(|sel| sel.matches(&ev));
         assert_eq!(m("involvedObject.name=p,type=Warning"), Ok(true));
         assert_eq!(m("type!=Warning"), Ok(false));

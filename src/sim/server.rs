@@ -50,10 +50,14 @@ impl SimServer {
     pub async fn start(scenario: Scenario, listen: SocketAddr) -> Result<SimServer, SimError> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|source| SimError::Bind { addr: listen, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| SimError::Bind { addr: listen, source })?;
+            .map_err(|source| SimError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            addr: listen,
+            source,
+        })?;
         let shared = Arc::new(Shared {
             store: RwLock::new(Store::new(scenario)),
             requests: Mutex::new(Vec::new()),
@@ -140,7 +144,10 @@ preferences: {{}}
         }
         if let Some(mut task) = self.task.take() {
             // Clients holding keep-alive connections can delay a graceful stop; don't hang on them.
-            if tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await.is_err() {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+                .await
+                .is_err()
+            {
                 task.abort();
             }
         }
@@ -222,7 +229,10 @@ pub(crate) fn route(path: &str) -> Option<Route> {
 
 fn object_route(resource: Resource, namespace: Option<String>, tail: &[&str]) -> Option<Route> {
     match tail {
-        [] => Some(Route::Collection { resource, namespace }),
+        [] => Some(Route::Collection {
+            resource,
+            namespace,
+        }),
         [name] if !name.is_empty() => Some(Route::Object {
             resource,
             namespace,
@@ -243,7 +253,9 @@ fn object_route(resource: Resource, namespace: Option<String>, tail: &[&str]) ->
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let path_and_query = uri.path_and_query().map_or_else(|| uri.path().to_string(), |pq| pq.to_string());
+    let path_and_query = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_string(), |pq| pq.to_string());
     lock(&shared.requests).push(format!("{method} {path_and_query}"));
     let delay = lock(&shared.latency)
         .iter()
@@ -264,7 +276,12 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     response
 }
 
-fn dispatch(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<Response, ApiError> {
+fn dispatch(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let route = route(uri.path()).ok_or_else(ApiError::no_route)?;
     let query: HashMap<String, String> = Query::<Vec<(String, String)>>::try_from_uri(uri)
         .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?
@@ -283,15 +300,25 @@ fn dispatch(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap) ->
         Route::CoreVersions => json(discovery::core_versions(&shared.addr.to_string())),
         Route::Groups => json(discovery::group_list()),
         Route::Group(g) => discovery::api_group(&g).map_or_else(|| Err(ApiError::no_route()), json),
-        Route::ResourceList(g) => discovery::resource_list(&g).map_or_else(|| Err(ApiError::no_route()), json),
-        Route::Collection { resource, namespace } => {
-            api::list(&store, resource, namespace.as_deref(), &query, headers)
+        Route::ResourceList(g) => {
+            discovery::resource_list(&g).map_or_else(|| Err(ApiError::no_route()), json)
         }
+        Route::Collection {
+            resource,
+            namespace,
+        } => api::list(&store, resource, namespace.as_deref(), &query, headers),
         Route::Object {
             resource,
             namespace,
             name,
-        } => api::get(&store, resource, namespace.as_deref(), &name, &query, headers),
+        } => api::get(
+            &store,
+            resource,
+            namespace.as_deref(),
+            &name,
+            &query,
+            headers,
+        ),
         Route::Subresource {
             resource: Resource::Pods,
             namespace: Some(ns),
@@ -337,7 +364,10 @@ mod tests {
         );
         assert_eq!(route("/apis/apps/v1/pods"), None);
         assert_eq!(route("/api/v1/pods/x"), None);
-        assert_eq!(route("/apis/nope/v1"), Some(Route::ResourceList("nope".into())));
+        assert_eq!(
+            route("/apis/nope/v1"),
+            Some(Route::ResourceList("nope".into()))
+        );
         assert_eq!(route("/healthz"), None);
     }
 }

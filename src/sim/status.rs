@@ -54,7 +54,9 @@ impl ApiError {
         ApiError {
             code: StatusCode::METHOD_NOT_ALLOWED,
             reason: "MethodNotAllowed",
-            message: format!("the server does not allow this method on the requested resource ({detail})"),
+            message: format!(
+                "the server does not allow this method on the requested resource ({detail})"
+            ),
             details: serde_json::Value::Null,
         }
     }

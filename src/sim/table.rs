@@ -75,7 +75,12 @@ pub(crate) fn table(
 
 type Column = (&'static str, &'static str, u8, &'static str);
 
-const NAME: Column = ("Name", "string", 0, "Name must be unique within a namespace.");
+const NAME: Column = (
+    "Name",
+    "string",
+    0,
+    "Name must be unique within a namespace.",
+);
 const AGE: Column = (
     "Age",
     "string",
@@ -87,38 +92,113 @@ fn columns(resource: Resource) -> Vec<Column> {
     match resource {
         Resource::Pods => vec![
             NAME,
-            ("Ready", "string", 0, "The aggregate readiness state of this pod for accepting traffic."),
-            ("Status", "string", 0, "The aggregate status of the containers in this pod."),
-            ("Restarts", "string", 0, "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."),
+            (
+                "Ready",
+                "string",
+                0,
+                "The aggregate readiness state of this pod for accepting traffic.",
+            ),
+            (
+                "Status",
+                "string",
+                0,
+                "The aggregate status of the containers in this pod.",
+            ),
+            (
+                "Restarts",
+                "string",
+                0,
+                "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+            ),
             AGE,
             ("IP", "string", 1, "IP address allocated to the pod."),
-            ("Node", "string", 1, "Name of the node the pod is assigned to."),
-            ("Nominated Node", "string", 1, "Name of the node nominated for preemption."),
-            ("Readiness Gates", "string", 1, "The readiness gates of the pod."),
+            (
+                "Node",
+                "string",
+                1,
+                "Name of the node the pod is assigned to.",
+            ),
+            (
+                "Nominated Node",
+                "string",
+                1,
+                "Name of the node nominated for preemption.",
+            ),
+            (
+                "Readiness Gates",
+                "string",
+                1,
+                "The readiness gates of the pod.",
+            ),
         ],
         Resource::Events => vec![
-            ("Last Seen", "string", 0, "Time when this event was last observed."),
+            (
+                "Last Seen",
+                "string",
+                0,
+                "Time when this event was last observed.",
+            ),
             ("Type", "string", 0, "Type of this event (Normal, Warning)."),
             ("Reason", "string", 0, "Why the action was taken."),
             ("Object", "string", 0, "The object this event is about."),
-            ("Subobject", "string", 1, "The field of the object this event is about."),
+            (
+                "Subobject",
+                "string",
+                1,
+                "The field of the object this event is about.",
+            ),
             ("Source", "string", 1, "The component reporting this event."),
-            ("Message", "string", 0, "A human-readable description of the status of this operation."),
-            ("First Seen", "string", 1, "Time when this event was first observed."),
-            ("Count", "integer", 1, "The number of times this event has occurred."),
-            ("Name", "string", 1, "Name must be unique within a namespace."),
+            (
+                "Message",
+                "string",
+                0,
+                "A human-readable description of the status of this operation.",
+            ),
+            (
+                "First Seen",
+                "string",
+                1,
+                "Time when this event was first observed.",
+            ),
+            (
+                "Count",
+                "integer",
+                1,
+                "The number of times this event has occurred.",
+            ),
+            (
+                "Name",
+                "string",
+                1,
+                "Name must be unique within a namespace.",
+            ),
         ],
         Resource::Nodes => vec![
             NAME,
             ("Status", "string", 0, "The status of the node."),
             ("Roles", "string", 0, "The roles of the node."),
             AGE,
-            ("Version", "string", 0, "Kubelet version reported by the node."),
+            (
+                "Version",
+                "string",
+                0,
+                "Kubelet version reported by the node.",
+            ),
             ("Internal-IP", "string", 1, "The node's internal IP."),
             ("External-IP", "string", 1, "The node's external IP."),
             ("OS-Image", "string", 1, "OS image reported by the node."),
-            ("Kernel-Version", "string", 1, "Kernel version reported by the node."),
-            ("Container-Runtime", "string", 1, "Container runtime version reported by the node."),
+            (
+                "Kernel-Version",
+                "string",
+                1,
+                "Kernel version reported by the node.",
+            ),
+            (
+                "Container-Runtime",
+                "string",
+                1,
+                "Container runtime version reported by the node.",
+            ),
         ],
         Resource::Namespaces => vec![
             NAME,
@@ -133,43 +213,118 @@ fn columns(resource: Resource) -> Vec<Column> {
         Resource::Deployments => vec![
             NAME,
             ("Ready", "string", 0, "Number of the pod with ready state."),
-            ("Up-to-date", "string", 0, "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
-            ("Available", "string", 0, "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+            (
+                "Up-to-date",
+                "string",
+                0,
+                "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+            ),
+            (
+                "Available",
+                "string",
+                0,
+                "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+            ),
             AGE,
-            ("Containers", "string", 1, "Names of each container in the template."),
-            ("Images", "string", 1, "Images referenced by each container in the template."),
+            (
+                "Containers",
+                "string",
+                1,
+                "Names of each container in the template.",
+            ),
+            (
+                "Images",
+                "string",
+                1,
+                "Images referenced by each container in the template.",
+            ),
             ("Selector", "string", 1, "Label selector for pods."),
         ],
         Resource::ReplicaSets => vec![
             NAME,
             ("Desired", "integer", 0, "Number of desired pods."),
             ("Current", "integer", 0, "Number of actual replicas."),
-            ("Ready", "integer", 0, "The number of ready replicas for this replica set."),
+            (
+                "Ready",
+                "integer",
+                0,
+                "The number of ready replicas for this replica set.",
+            ),
             AGE,
-            ("Containers", "string", 1, "Names of each container in the template."),
-            ("Images", "string", 1, "Images referenced by each container in the template."),
+            (
+                "Containers",
+                "string",
+                1,
+                "Names of each container in the template.",
+            ),
+            (
+                "Images",
+                "string",
+                1,
+                "Images referenced by each container in the template.",
+            ),
             ("Selector", "string", 1, "Label selector for pods."),
         ],
         Resource::Jobs => vec![
             NAME,
             ("Status", "string", 0, "Status of the job."),
-            ("Completions", "string", 0, "The completion status of the job."),
-            ("Duration", "string", 0, "Time required to complete the job."),
+            (
+                "Completions",
+                "string",
+                0,
+                "The completion status of the job.",
+            ),
+            (
+                "Duration",
+                "string",
+                0,
+                "Time required to complete the job.",
+            ),
             AGE,
-            ("Containers", "string", 1, "Names of each container in the template."),
-            ("Images", "string", 1, "Images referenced by each container in the template."),
+            (
+                "Containers",
+                "string",
+                1,
+                "Names of each container in the template.",
+            ),
+            (
+                "Images",
+                "string",
+                1,
+                "Images referenced by each container in the template.",
+            ),
             ("Selector", "string", 1, "Label selector for pods."),
         ],
         Resource::CronJobs => vec![
             NAME,
             ("Schedule", "string", 0, "The schedule in Cron format."),
             ("Timezone", "string", 0, "The time zone of the schedule."),
-            ("Suspend", "boolean", 0, "Whether the cron job is suspended."),
+            (
+                "Suspend",
+                "boolean",
+                0,
+                "Whether the cron job is suspended.",
+            ),
             ("Active", "integer", 0, "Number of currently running jobs."),
-            ("Last Schedule", "string", 0, "When the job was last successfully scheduled."),
+            (
+                "Last Schedule",
+                "string",
+                0,
+                "When the job was last successfully scheduled.",
+            ),
             AGE,
-            ("Containers", "string", 1, "Names of each container in the template."),
-            ("Images", "string", 1, "Images referenced by each container in the template."),
+            (
+                "Containers",
+                "string",
+                1,
+                "Names of each container in the template.",
+            ),
+            (
+                "Images",
+                "string",
+                1,
+                "Images referenced by each container in the template.",
+            ),
             ("Selector", "string", 1, "Label selector for pods."),
         ],
     }
@@ -184,11 +339,17 @@ fn int(obj: &Value, pointer: &str) -> i64 {
 }
 
 fn or_none(v: &str) -> String {
-    if v.is_empty() { "<none>".into() } else { v.to_string() }
+    if v.is_empty() {
+        "<none>".into()
+    } else {
+        v.to_string()
+    }
 }
 
 fn arr<'a>(obj: &'a Value, pointer: &str) -> &'a [Value] {
-    obj.pointer(pointer).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    obj.pointer(pointer)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 fn cells(resource: Resource, obj: &Value, now: Timestamp) -> Vec<Value> {
@@ -242,12 +403,21 @@ fn cells(resource: Resource, obj: &Value, now: Timestamp) -> Vec<Value> {
         }
         Resource::Namespaces => vec![name.into(), s(obj, "/status/phase").into(), age.into()],
         Resource::ConfigMaps => {
-            let data = obj.get("data").and_then(Value::as_object).map_or(0, |m| m.len())
-                + obj.get("binaryData").and_then(Value::as_object).map_or(0, |m| m.len());
+            let data = obj
+                .get("data")
+                .and_then(Value::as_object)
+                .map_or(0, |m| m.len())
+                + obj
+                    .get("binaryData")
+                    .and_then(Value::as_object)
+                    .map_or(0, |m| m.len());
             vec![name.into(), data.into(), age.into()]
         }
         Resource::Deployments => {
-            let desired = obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+            let desired = obj
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             let mut cells = vec![
                 name.into(),
                 format!("{}/{desired}", int(obj, "/status/readyReplicas")).into(),
@@ -259,7 +429,10 @@ fn cells(resource: Resource, obj: &Value, now: Timestamp) -> Vec<Value> {
             cells
         }
         Resource::ReplicaSets => {
-            let desired = obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+            let desired = obj
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             let mut cells = vec![
                 name.into(),
                 desired.into(),
@@ -300,23 +473,39 @@ fn cells(resource: Resource, obj: &Value, now: Timestamp) -> Vec<Value> {
                 (Ok(a), Err(_)) => human_duration(now.as_second() - a.as_second()),
                 _ => String::new(),
             };
-            let mut cells = vec![name.into(), status.into(), completions.into(), duration.into(), age.into()];
+            let mut cells = vec![
+                name.into(),
+                status.into(),
+                completions.into(),
+                duration.into(),
+                age.into(),
+            ];
             cells.extend(template_cells(obj));
             cells
         }
         Resource::CronJobs => {
             let last = s(obj, "/status/lastScheduleTime");
-            let last = if last.is_empty() { "<none>".to_string() } else { since(last, now) };
+            let last = if last.is_empty() {
+                "<none>".to_string()
+            } else {
+                since(last, now)
+            };
             let mut cells = vec![
                 name.into(),
                 s(obj, "/spec/schedule").into(),
                 or_none(s(obj, "/spec/timeZone")).into(),
-                obj.pointer("/spec/suspend").and_then(Value::as_bool).unwrap_or(false).into(),
+                obj.pointer("/spec/suspend")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+                    .into(),
                 arr(obj, "/status/active").len().into(),
                 last.into(),
                 age.into(),
             ];
-            let template = obj.pointer("/spec/jobTemplate").cloned().unwrap_or(Value::Null);
+            let template = obj
+                .pointer("/spec/jobTemplate")
+                .cloned()
+                .unwrap_or(Value::Null);
             cells.extend(template_cells(&template));
             cells
         }
@@ -440,7 +629,10 @@ fn pod_cells(pod: &Value, now: Timestamp) -> Vec<Value> {
         }
     }
     let restarts = match last_restart {
-        Some(t) if restarts != 0 => format!("{restarts} ({} ago)", human_duration(now.as_second() - t.as_second())),
+        Some(t) if restarts != 0 => format!(
+            "{restarts} ({} ago)",
+            human_duration(now.as_second() - t.as_second())
+        ),
         _ => restarts.to_string(),
     };
     let gates = arr(pod, "/spec/readinessGates");
@@ -534,7 +726,11 @@ pub(crate) fn human_duration(seconds: i64) -> String {
     let minutes = seconds / 60;
     if minutes < 10 {
         let s = seconds % 60;
-        return if s == 0 { format!("{minutes}m") } else { format!("{minutes}m{s}s") };
+        return if s == 0 {
+            format!("{minutes}m")
+        } else {
+            format!("{minutes}m{s}s")
+        };
     }
     if minutes < 180 {
         return format!("{minutes}m");
@@ -542,14 +738,22 @@ pub(crate) fn human_duration(seconds: i64) -> String {
     let hours = seconds / 3600;
     if hours < 8 {
         let m = minutes % 60;
-        return if m == 0 { format!("{hours}h") } else { format!("{hours}h{m}m") };
+        return if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        };
     }
     if hours < 48 {
         return format!("{hours}h");
     }
     if hours < 24 * 8 {
         let h = hours % 24;
-        return if h == 0 { format!("{}d", hours / 24) } else { format!("{}d{h}h", hours / 24) };
+        return if h == 0 {
+            format!("{}d", hours / 24)
+        } else {
+            format!("{}d{h}h", hours / 24)
+        };
     }
     if hours < 24 * 365 * 2 {
         return format!("{}d", hours / 24);
