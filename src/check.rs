@@ -81,17 +81,7 @@ fn check_path(path: &Path) -> Result<String, Vec<String>> {
 }
 
 fn check_runbooks(path: &Path) -> Result<String, Vec<String>> {
-    let files: Vec<PathBuf> = if path.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| vec![format!("{}: {e}", path.display())])?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-            .collect();
-        files.sort();
-        files
-    } else {
-        vec![path.to_path_buf()]
-    };
+    let files = Runbooks::files(path).map_err(|e| vec![e.to_string()])?;
     let mut problems = Vec::new();
     let mut all = Runbooks::default();
     let (mut stages, mut steps) = (0, 0);

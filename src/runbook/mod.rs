@@ -225,26 +225,34 @@ impl Runbooks {
         Ok(runbooks)
     }
 
+    /// The runbook files at `path`: every `*.yaml`/`*.yml` in a directory (sorted), or the
+    /// file itself.
+    pub fn files(path: &Path) -> Result<Vec<PathBuf>, RunbookError> {
+        if !path.is_dir() {
+            return Ok(vec![path.to_path_buf()]);
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|source| RunbookError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|ext| ext == "yaml" || ext == "yml")
+            })
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
     /// Load every `*.yaml`/`*.yml` in `dir`, or one file.
     pub fn load(path: &Path) -> Result<Runbooks, RunbookError> {
         let read_err = |path: &Path, source| RunbookError::Read {
             path: path.to_path_buf(),
             source,
         };
-        let files = if path.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| read_err(path, e))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension()
-                        .is_some_and(|ext| ext == "yaml" || ext == "yml")
-                })
-                .collect();
-            files.sort();
-            files
-        } else {
-            vec![path.to_path_buf()]
-        };
+        let files = Runbooks::files(path)?;
         let mut runbooks = Runbooks::default();
         for file in &files {
             let text = std::fs::read_to_string(file).map_err(|e| read_err(file, e))?;
