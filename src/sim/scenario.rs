@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::resources::Resource;
+use super::workload::{self, WORKLOAD_KIND, Workload};
 
 /// The scenarios compiled into the binary: (name, YAML text).
 const BUILTIN: &[(&str, &str)] = &[("demo", include_str!("scenarios/demo.yaml"))];
@@ -110,6 +111,8 @@ pub struct Scenario {
     /// Objects by resource, then by (namespace, name); cluster-scoped objects use namespace "".
     pub(crate) objects: BTreeMap<Resource, BTreeMap<(String, String), Value>>,
     pub(crate) logs: BTreeMap<LogKey, String>,
+    /// What pods serve behind the pod proxy, by (namespace, pod).
+    pub(crate) workloads: BTreeMap<(String, String), Workload>,
     /// The resourceVersion of the newest object, so lists can report one.
     pub(crate) resource_version: u64,
 }
@@ -174,9 +177,11 @@ impl Scenario {
         let mut scenario = Scenario {
             objects: BTreeMap::new(),
             logs: BTreeMap::new(),
+            workloads: BTreeMap::new(),
             resource_version: 1000,
         };
         let mut pending_logs = Vec::new();
+        let mut pending_workloads = Vec::new();
         let mut number = 0;
         for (line, doc_text) in split_documents(text) {
             let mut doc: Value = match serde_norway::from_str(&doc_text) {
@@ -224,6 +229,17 @@ impl Scenario {
                 pending_logs.push((pos, logs));
                 continue;
             }
+            if kind == WORKLOAD_KIND {
+                let parsed = workload::load::parse(&doc_text).map_err(|e| SimError::Invalid {
+                    origin: origin.to_string(),
+                    document: pos.number,
+                    line: line + e.line_offset,
+                    kind: kind.clone(),
+                    message: e.message,
+                })?;
+                pending_workloads.push((pos, doc_text, parsed));
+                continue;
+            }
             let Some(resource) = Resource::from_kind(&kind) else {
                 return Err(SimError::UnknownKind {
                     origin: origin.to_string(),
@@ -255,6 +271,30 @@ impl Scenario {
                     kind: LOGS_KIND.to_string(),
                     message,
                 })?;
+        }
+        for (pos, doc_text, doc) in pending_workloads {
+            let (key, w) = workload::load::resolve(doc, &doc_text, &scenario.objects).map_err(
+                |e| SimError::Invalid {
+                    origin: origin.to_string(),
+                    document: pos.number,
+                    line: pos.line + e.line_offset,
+                    kind: WORKLOAD_KIND.to_string(),
+                    message: e.message,
+                },
+            )?;
+            if scenario.workloads.contains_key(&key) {
+                return Err(SimError::Invalid {
+                    origin: origin.to_string(),
+                    document: pos.number,
+                    line: pos.line,
+                    kind: WORKLOAD_KIND.to_string(),
+                    message: format!(
+                        "pod {}/{} already has a PodWorkload earlier in the file",
+                        key.0, key.1
+                    ),
+                });
+            }
+            scenario.workloads.insert(key, w);
         }
         Ok(scenario)
     }
@@ -439,6 +479,7 @@ fn supported_kinds() -> String {
         .map(|r| format!("{} ({})", r.kind(), r.api_version()))
         .collect();
     kinds.push(format!("{LOGS_KIND} ({LOGS_API_VERSION})"));
+    kinds.push(format!("{WORKLOAD_KIND} ({LOGS_API_VERSION})"));
     kinds.join(", ")
 }
 
