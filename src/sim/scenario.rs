@@ -12,10 +12,17 @@ use super::resources::Resource;
 use super::workload::{self, WORKLOAD_KIND, Workload};
 
 /// The scenarios compiled into the binary: (name, YAML text).
-const BUILTIN: &[(&str, &str)] = &[("demo", include_str!("scenarios/demo.yaml"))];
+/// One incident story each, all on the same Deployment so one runbook serves them all.
+const BUILTIN: &[(&str, &str)] = &[
+    ("demo", include_str!("scenarios/demo.yaml")),
+    ("oom", include_str!("scenarios/oom.yaml")),
+    ("kv-cache", include_str!("scenarios/kv-cache.yaml")),
+    ("bad-prompt", include_str!("scenarios/bad-prompt.yaml")),
+    ("stale-index", include_str!("scenarios/stale-index.yaml")),
+];
 
 /// Names of the built-in scenarios, kept in step with `BUILTIN`.
-const BUILTIN_NAMES: &[&str] = &["demo"];
+const BUILTIN_NAMES: &[&str] = &["demo", "oom", "kv-cache", "bad-prompt", "stale-index"];
 
 /// The apiVersion/kind of the simulator's own log documents.
 const LOGS_API_VERSION: &str = "sim.firebreak.dev/v1";
@@ -148,7 +155,7 @@ struct PodLogsMeta {
 }
 
 impl Scenario {
-    /// Names of the scenarios shipped inside the binary (for now just "demo").
+    /// Names of the scenarios shipped inside the binary: `demo`, then one per failure class.
     pub fn builtin_names() -> &'static [&'static str] {
         BUILTIN_NAMES
     }
