@@ -73,7 +73,13 @@ fn first_container_port(pod: &Value) -> Option<u16> {
     pod.pointer("/spec/containers")?
         .as_array()?
         .iter()
-        .filter_map(|c| c.get("ports")?.as_array()?.first()?.get("containerPort")?.as_u64())
+        .filter_map(|c| {
+            c.get("ports")?
+                .as_array()?
+                .first()?
+                .get("containerPort")?
+                .as_u64()
+        })
         .find_map(|p| u16::try_from(p).ok())
 }
 
@@ -85,17 +91,19 @@ fn container_running(pod: &Value, port: u16) -> bool {
         .map(Vec::as_slice)
         .unwrap_or_default();
     let declares = |c: &&Value| {
-        c.get("ports")
-            .and_then(Value::as_array)
-            .is_some_and(|ps| {
-                ps.iter()
-                    .any(|p| p.get("containerPort").and_then(Value::as_u64) == Some(u64::from(port)))
-            })
+        c.get("ports").and_then(Value::as_array).is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p.get("containerPort").and_then(Value::as_u64) == Some(u64::from(port)))
+        })
     };
     let owner = containers
         .iter()
         .find(declares)
-        .or(if containers.len() == 1 { containers.first() } else { None });
+        .or(if containers.len() == 1 {
+            containers.first()
+        } else {
+            None
+        });
     let Some(name) = owner.and_then(|c| c.get("name")).and_then(Value::as_str) else {
         return false;
     };
@@ -228,7 +236,12 @@ fn chat_completion(store: &Store, w: &Workload, ns: &str, body: &[u8], now: i64)
             "InternalServerError",
             format!(
                 "prompt version `{active}` is active, but the PodWorkload has no behaviour for it; known versions: {}",
-                chat_spec.versions.keys().cloned().collect::<Vec<_>>().join(", ")
+                chat_spec
+                    .versions
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     };

@@ -280,15 +280,16 @@ impl Scenario {
                 })?;
         }
         for (pos, doc_text, doc) in pending_workloads {
-            let (key, w) = workload::load::resolve(doc, &doc_text, &scenario.objects).map_err(
-                |e| SimError::Invalid {
-                    origin: origin.to_string(),
-                    document: pos.number,
-                    line: pos.line + e.line_offset,
-                    kind: WORKLOAD_KIND.to_string(),
-                    message: e.message,
-                },
-            )?;
+            let (key, w) =
+                workload::load::resolve(doc, &doc_text, &scenario.objects).map_err(|e| {
+                    SimError::Invalid {
+                        origin: origin.to_string(),
+                        document: pos.number,
+                        line: pos.line + e.line_offset,
+                        kind: WORKLOAD_KIND.to_string(),
+                        message: e.message,
+                    }
+                })?;
             if scenario.workloads.contains_key(&key) {
                 return Err(SimError::Invalid {
                     origin: origin.to_string(),

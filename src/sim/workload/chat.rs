@@ -165,7 +165,11 @@ pub(crate) fn complete(
     let prompt_tokens = req.prompt_words * 13 / 10 + 8;
     let completion_tokens = words.len() * 13 / 10;
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(version = version_name, finish = finish.as_str(), "simulated chat completion");
+    tracing::debug!(
+        version = version_name,
+        finish = finish.as_str(),
+        "simulated chat completion"
+    );
     Outcome::Answer((
         StatusCode::OK,
         json!({

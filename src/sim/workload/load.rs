@@ -58,7 +58,11 @@ pub(crate) fn resolve(
         line_offset: line_of(doc_text, needle),
         message,
     };
-    let get = |r: Resource, name: &str| objects.get(&r).and_then(|m| m.get(&(ns.clone(), name.to_string())));
+    let get = |r: Resource, name: &str| {
+        objects
+            .get(&r)
+            .and_then(|m| m.get(&(ns.clone(), name.to_string())))
+    };
     let Some(pod) = get(Resource::Pods, &pod_name) else {
         return Err(at(
             "name:",

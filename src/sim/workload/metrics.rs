@@ -18,14 +18,18 @@ const ITL_BUCKETS: &[f64] = &[
     40.0, 80.0,
 ];
 const E2E_BUCKETS: &[f64] = &[
-    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0,
-    240.0, 480.0, 960.0, 1920.0, 7680.0,
+    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
+    480.0, 960.0, 1920.0, 7680.0,
 ];
 
 /// Format a sample value as Python's `repr(float)` does (`42.0`, `0.97`), like prometheus_client.
 fn num(v: f64) -> String {
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     format!("{v:?}")
 }
@@ -74,7 +78,11 @@ impl Exposition {
         let count_f = count as f64;
         for le in bounds {
             let below = (cdf(q, *le) * count_f).round();
-            self.sample(&format!("{name}_bucket"), &format!("le=\"{}\"", num(*le)), below);
+            self.sample(
+                &format!("{name}_bucket"),
+                &format!("le=\"{}\"", num(*le)),
+                below,
+            );
         }
         self.sample(&format!("{name}_bucket"), "le=\"+Inf\"", count_f);
         self.sample(&format!("{name}_count"), "", count_f);
