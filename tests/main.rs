@@ -4,5 +4,6 @@ mod cli;
 mod deploy;
 mod runbook;
 mod sim;
+mod sim_workload;
 mod support;
 mod triage;
