@@ -278,6 +278,53 @@ fn now_text(body: String) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::Scenario;
+
+    async fn ask(store: &Store, pod: &str, question: &str) -> String {
+        let body = json!({"messages": [{"role": "user", "content": question}]}).to_string();
+        let plan = plan(
+            store,
+            &Method::POST,
+            "ai-production",
+            pod,
+            "v1/chat/completions",
+            body.as_bytes(),
+        );
+        let Ok(Plan::After(_, response)) = plan else {
+            panic!("expected an answer");
+        };
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap_or_default();
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        v.pointer("/choices/0/message/content")
+            .and_then(Value::as_str)
+            .unwrap_or("<none>")
+            .to_string()
+    }
+
+    /// The active version is read per request, so rolling the ConfigMap back fixes answers
+    /// without touching the workload.
+    #[tokio::test]
+    async fn prompt_rollback_changes_answers() {
+        let Ok(scenario) = Scenario::load("bad-prompt") else {
+            panic!("bad-prompt loads");
+        };
+        let mut store = Store::new(scenario);
+        let pod = "model-server-3d7e9a1c6-n2rwy";
+        assert!(
+            ask(&store, pod, "capital of France?")
+                .await
+                .starts_with("the the")
+        );
+        if let Some(cm) = store.get_mut(Resource::ConfigMaps, "ai-production", "prompt-versions") {
+            cm["data"]["active"] = "v7".into();
+        }
+        assert_eq!(
+            ask(&store, pod, "capital of France?").await,
+            "Paris is the capital of France."
+        );
+    }
 
     #[test]
     fn splits_proxy_targets() {
