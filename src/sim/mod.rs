@@ -8,6 +8,7 @@
 
 mod api;
 mod discovery;
+mod manifest;
 mod proxy;
 mod resources;
 mod scenario;

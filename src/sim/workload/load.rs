@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::spec::{PodWorkloadDoc, WORKLOAD_API_VERSION, Workload};
+use crate::sim::manifest::strip_location;
 use crate::sim::resources::Resource;
 
 /// A problem in one PodWorkload document, at a 0-based line offset within it.
@@ -33,13 +34,6 @@ pub(crate) fn parse(doc_text: &str) -> Result<PodWorkloadDoc, DocError> {
         });
     }
     Ok(doc)
-}
-
-fn strip_location(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
-    }
 }
 
 /// Check a parsed workload against the scenario's objects; gives its (namespace, pod) key.
