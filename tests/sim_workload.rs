@@ -445,32 +445,49 @@ async fn discovery_lists_the_proxy_subresource() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn kubectl_get_raw_reads_metrics_through_the_proxy() -> TestResult {
-    let server = start("kv-cache").await?;
+/// Run the real kubectl against `server` with its own HOME and cache; stdout on success.
+async fn kubectl(server: &SimServer, args: &[&str]) -> Result<String, BoxError> {
     let home = tempfile::tempdir()?;
     let kubeconfig = home.path().join("kubeconfig");
     std::fs::write(&kubeconfig, server.kubeconfig_yaml(NS))?;
-    let path = proxy_path("model-server-8f4b2c7d5-w6xjn:8000", "metrics");
     let home_path = home.path().to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("kubectl")
             .env("HOME", &home_path)
             .env("KUBECONFIG", &kubeconfig)
             .arg("--cache-dir")
             .arg(home_path.join("cache"))
-            .args(["get", "--raw", &path])
+            .args(&args)
             .output()
     })
     .await??;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "kubectl get --raw failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = samples(&stdout);
+    if !out.status.success() {
+        return Err(format!("kubectl failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+#[tokio::test]
+async fn kubectl_raw_reads_metrics_and_posts_chat_through_the_proxy() -> TestResult {
+    let server = start("kv-cache").await?;
+    let pod = "model-server-8f4b2c7d5-w6xjn:8000";
+    let metrics = kubectl(&server, &["get", "--raw", &proxy_path(pod, "metrics")]).await?;
+    let s = samples(&metrics);
     assert!(value(&s, "vllm:kv_cache_usage_perc", "") >= 0.96);
+
+    // `kubectl create --raw` POSTs a file's content: the way to ask the model by hand.
+    let dir = tempfile::tempdir()?;
+    let question = dir.path().join("q.json");
+    std::fs::write(
+        &question,
+        json!({"messages": [{"role": "user", "content": "ping"}]}).to_string(),
+    )?;
+    let question = question.to_string_lossy().into_owned();
+    let path = proxy_path(pod, "v1/chat/completions");
+    let answer = kubectl(&server, &["create", "--raw", &path, "-f", &question]).await?;
+    let answer: Value = serde_json::from_str(&answer)?;
+    assert_eq!(content(&answer), "pong");
     server.shutdown().await;
     Ok(())
 }
