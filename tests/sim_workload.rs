@@ -329,6 +329,8 @@ async fn malformed_chat_requests_get_openai_style_errors() -> TestResult {
         r#"{"messages": []}"#,
         r#"{"messages": [{"role": "user"}]}"#,
         r#"{"messages": "hi"}"#,
+        r#"{"messages": [{"role": "user", "content": "hi"}], "stream": true}"#,
+        r#"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}"#,
     ] {
         let reply = http(&server, "POST", &path, body).await?;
         assert_eq!(reply.status, 400, "{body}: {}", reply.body);

@@ -161,7 +161,9 @@ pub(crate) fn plan(
     if port != workload.port && dcgm.is_none() {
         return Err(refused());
     }
-    if !container_running(pod, workload.port) {
+    // DCGM's exporter runs apart from vLLM, so it still answers while vLLM crash-loops: that is
+    // when its XID and memory gauges matter most.
+    if dcgm.is_none() && !container_running(pod, workload.port) {
         return Err(refused());
     }
     let path = format!("/{}", path.trim_start_matches('/'));

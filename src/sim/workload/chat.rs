@@ -67,6 +67,12 @@ fn parse(w: &Workload, body: &[u8]) -> Result<ChatRequest, Answer> {
             None => return Err(bad("model: Input should be a valid string".into())),
         }
     }
+    if obj.get("stream").and_then(Value::as_bool) == Some(true) {
+        // Better a clear refusal than a JSON body where the client waits for server-sent events.
+        return Err(bad(
+            "stream: the simulated model server does not stream; send \"stream\": false".into(),
+        ));
+    }
     let Some(messages) = obj.get("messages").and_then(Value::as_array) else {
         return Err(bad(
             "messages: Field required (a list of {role, content} objects)".into(),
