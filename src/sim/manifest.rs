@@ -135,6 +135,7 @@ pub(crate) fn normalize_quantities(value: &mut Value) {
     }
 }
 
+/// FNV-1a: a stable hash for made-up names and uids (std's hasher is seeded per process).
 pub(crate) fn fnv(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)

@@ -110,6 +110,7 @@ pub(crate) enum CacheGauge {
 }
 
 impl CacheGauge {
+    /// The metric name as it appears in the exposition.
     pub(crate) fn metric_name(self) -> &'static str {
         match self {
             CacheGauge::KvCacheUsagePerc => "vllm:kv_cache_usage_perc",
@@ -177,6 +178,7 @@ impl Default for Finished {
 }
 
 impl Finished {
+    /// All finished requests, the histograms' `_count`.
     pub(crate) fn total(&self) -> u64 {
         self.stop + self.length + self.abort + self.error + self.repetition
     }
@@ -192,6 +194,7 @@ pub(crate) struct Quantiles {
 }
 
 impl Quantiles {
+    /// Quantiles in seconds; [`Workload::check`] wants them ordered.
     pub(crate) const fn new(p50: f64, p95: f64, p99: f64) -> Quantiles {
         Quantiles { p50, p95, p99 }
     }
@@ -273,6 +276,7 @@ pub(crate) enum FinishReason {
 }
 
 impl FinishReason {
+    /// The wire spelling.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             FinishReason::Stop => "stop",
