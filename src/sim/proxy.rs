@@ -148,7 +148,7 @@ pub(crate) fn plan(
         .filter(|ip| !ip.is_empty());
     let Some(ip) = ip.filter(|_| phase == "Running") else {
         return Err(ApiError::service_unavailable(format!(
-            "error trying to reach service: pod {name} is not running (phase {phase}); nothing can answer on port {port} until it is scheduled and started"
+            "error trying to reach service: pod {name} is not running (phase {phase}), so nothing answers on port {port}; see its events for why"
         )));
     };
     let refused = || {
