@@ -4,5 +4,7 @@ mod cli;
 mod deploy;
 mod runbook;
 mod sim;
+mod sim_scenarios;
+mod sim_workload;
 mod support;
 mod triage;

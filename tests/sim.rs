@@ -519,7 +519,10 @@ fn typo_in_a_field_type_surfaces_at_load() {
         "{err}"
     );
     assert!(Scenario::load("no-such-scenario").is_err());
-    assert_eq!(Scenario::builtin_names(), ["demo"]);
+    assert_eq!(
+        Scenario::builtin_names(),
+        ["demo", "oom", "kv-cache", "bad-prompt", "stale-index"]
+    );
 }
 
 #[tokio::test]

@@ -10,8 +10,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
+use super::manifest::rfc3339;
 use super::resources::Resource;
-use super::scenario::{LogKey, container_names, rfc3339};
+use super::scenario::{LogKey, container_names};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::Store;

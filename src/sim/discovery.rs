@@ -78,6 +78,12 @@ pub(crate) fn resource_list(group: &str) -> Option<Value> {
             resources.push(json!({
                 "name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"],
             }));
+            // The real server lists the proxy's verbs as these, though the simulator's pods
+            // only answer GET and POST.
+            resources.push(json!({
+                "name": "pods/proxy", "singularName": "", "namespaced": true, "kind": "PodProxyOptions",
+                "verbs": ["create", "delete", "get", "patch", "update"],
+            }));
         }
     }
     let group_version = if group.is_empty() {

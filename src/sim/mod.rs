@@ -2,11 +2,14 @@
 //!
 //! It owns loading scenarios (multi-document YAML manifests with `status`, plus pod logs),
 //! the object store, and the HTTP surface kube-rs and the real `kubectl` need: discovery,
-//! list/get with selectors and pagination, server-side Tables, and pod logs. It is both the
+//! list/get with selectors and pagination, server-side Tables, pod logs, and the pod proxy
+//! behind which simulated pods serve vLLM metrics and chat completions. It is both the
 //! test double for Firebreak's integration tests and the cluster behind `firebreak demo`.
 
 mod api;
 mod discovery;
+mod manifest;
+mod proxy;
 mod resources;
 mod scenario;
 mod selectors;
@@ -14,6 +17,7 @@ mod server;
 mod status;
 mod store;
 mod table;
+mod workload;
 
 pub use scenario::{Scenario, SimError};
 pub use server::SimServer;

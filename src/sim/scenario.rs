@@ -1,20 +1,30 @@
 //! Loading scenarios: multi-document YAML manifests (with `status`) plus per-pod log text.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::LazyLock;
 
 use jiff::Timestamp;
-use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::manifest::{
+    fake_uid, fnv, kind_line, normalize_quantities, rfc3339, split_documents, strip_location,
+    substitute_times,
+};
 use super::resources::Resource;
+use super::workload::{self, WORKLOAD_KIND, Workload};
 
 /// The scenarios compiled into the binary: (name, YAML text).
-const BUILTIN: &[(&str, &str)] = &[("demo", include_str!("scenarios/demo.yaml"))];
+/// One incident story each, all on the same Deployment so one runbook serves them all.
+const BUILTIN: &[(&str, &str)] = &[
+    ("demo", include_str!("scenarios/demo.yaml")),
+    ("oom", include_str!("scenarios/oom.yaml")),
+    ("kv-cache", include_str!("scenarios/kv-cache.yaml")),
+    ("bad-prompt", include_str!("scenarios/bad-prompt.yaml")),
+    ("stale-index", include_str!("scenarios/stale-index.yaml")),
+];
 
 /// Names of the built-in scenarios, kept in step with `BUILTIN`.
-const BUILTIN_NAMES: &[&str] = &["demo"];
+const BUILTIN_NAMES: &[&str] = &["demo", "oom", "kv-cache", "bad-prompt", "stale-index"];
 
 /// The apiVersion/kind of the simulator's own log documents.
 const LOGS_API_VERSION: &str = "sim.firebreak.dev/v1";
@@ -110,6 +120,8 @@ pub struct Scenario {
     /// Objects by resource, then by (namespace, name); cluster-scoped objects use namespace "".
     pub(crate) objects: BTreeMap<Resource, BTreeMap<(String, String), Value>>,
     pub(crate) logs: BTreeMap<LogKey, String>,
+    /// What pods serve behind the pod proxy, by (namespace, pod).
+    pub(crate) workloads: BTreeMap<(String, String), Workload>,
     /// The resourceVersion of the newest object, so lists can report one.
     pub(crate) resource_version: u64,
 }
@@ -145,7 +157,7 @@ struct PodLogsMeta {
 }
 
 impl Scenario {
-    /// Names of the scenarios shipped inside the binary (for now just "demo").
+    /// Names of the scenarios shipped inside the binary: `demo`, then one per failure class.
     pub fn builtin_names() -> &'static [&'static str] {
         BUILTIN_NAMES
     }
@@ -174,9 +186,11 @@ impl Scenario {
         let mut scenario = Scenario {
             objects: BTreeMap::new(),
             logs: BTreeMap::new(),
+            workloads: BTreeMap::new(),
             resource_version: 1000,
         };
         let mut pending_logs = Vec::new();
+        let mut pending_workloads = Vec::new();
         let mut number = 0;
         for (line, doc_text) in split_documents(text) {
             let mut doc: Value = match serde_norway::from_str(&doc_text) {
@@ -224,6 +238,17 @@ impl Scenario {
                 pending_logs.push((pos, logs));
                 continue;
             }
+            if kind == WORKLOAD_KIND {
+                let parsed = workload::load::parse(&doc_text).map_err(|e| SimError::Invalid {
+                    origin: origin.to_string(),
+                    document: pos.number,
+                    line: line + e.line_offset,
+                    kind: kind.clone(),
+                    message: e.message,
+                })?;
+                pending_workloads.push((pos, doc_text, parsed));
+                continue;
+            }
             let Some(resource) = Resource::from_kind(&kind) else {
                 return Err(SimError::UnknownKind {
                     origin: origin.to_string(),
@@ -255,6 +280,31 @@ impl Scenario {
                     kind: LOGS_KIND.to_string(),
                     message,
                 })?;
+        }
+        for (pos, doc_text, doc) in pending_workloads {
+            let (key, w) =
+                workload::load::resolve(doc, &doc_text, &scenario.objects).map_err(|e| {
+                    SimError::Invalid {
+                        origin: origin.to_string(),
+                        document: pos.number,
+                        line: pos.line + e.line_offset,
+                        kind: WORKLOAD_KIND.to_string(),
+                        message: e.message,
+                    }
+                })?;
+            if scenario.workloads.contains_key(&key) {
+                return Err(SimError::Invalid {
+                    origin: origin.to_string(),
+                    document: pos.number,
+                    line: pos.line,
+                    kind: WORKLOAD_KIND.to_string(),
+                    message: format!(
+                        "pod {}/{} already has a PodWorkload earlier in the file",
+                        key.0, key.1
+                    ),
+                });
+            }
+            scenario.workloads.insert(key, w);
         }
         Ok(scenario)
     }
@@ -439,6 +489,7 @@ fn supported_kinds() -> String {
         .map(|r| format!("{} ({})", r.kind(), r.api_version()))
         .collect();
     kinds.push(format!("{LOGS_KIND} ({LOGS_API_VERSION})"));
+    kinds.push(format!("{WORKLOAD_KIND} ({LOGS_API_VERSION})"));
     kinds.join(", ")
 }
 
@@ -458,152 +509,4 @@ fn validate(resource: Resource, doc: &Value) -> Result<(), String> {
         Resource::CronJobs => serde_json::from_value::<batch::CronJob>(v).map(drop),
     };
     r.map_err(|e| e.to_string())
-}
-
-/// Split multi-document YAML into (first line number, text) pairs. Separators are lines
-/// starting with `---`; a block scalar's content is indented, so it cannot contain one.
-fn split_documents(text: &str) -> Vec<(usize, String)> {
-    let mut docs = Vec::new();
-    let mut start = 1;
-    let mut current = String::new();
-    for (i, line) in text.lines().enumerate() {
-        let is_separator = line.starts_with("---")
-            && line[3..]
-                .chars()
-                .next()
-                .is_none_or(|c| c == ' ' || c == '\t' || c == '#');
-        if is_separator {
-            docs.push((start, std::mem::take(&mut current)));
-            start = i + 2;
-            // Allow `--- {inline: doc}` by keeping what follows the marker.
-            let rest = line[3..].trim();
-            if !rest.is_empty() && !rest.starts_with('#') {
-                current.push_str(rest);
-                current.push('\n');
-                start = i + 1;
-            }
-        } else {
-            current.push_str(line);
-            current.push('\n');
-        }
-    }
-    docs.push((start, current));
-    docs
-}
-
-/// The 0-based line offset of the top-level `kind:` within a document, if any.
-fn kind_line(doc: &str) -> Option<usize> {
-    doc.lines().position(|l| l.starts_with("kind:"))
-}
-
-/// serde_norway appends "at line N column M" relative to the document; we report our own line.
-fn strip_location(message: &str) -> String {
-    static LOC: LazyLock<Option<Regex>> =
-        LazyLock::new(|| Regex::new(r" at line \d+ column \d+").ok());
-    match LOC.as_ref() {
-        Some(re) => re.replace_all(message, "").into_owned(),
-        None => message.to_string(),
-    }
-}
-
-/// Replace every string exactly `now` or `now-<N><s|m|h|d>` with an RFC 3339 timestamp.
-fn substitute_times(value: &mut Value, now: Timestamp) -> Result<(), String> {
-    match value {
-        Value::String(s) => {
-            if let Some(ts) = relative_time(s, now)? {
-                *s = rfc3339(ts);
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                substitute_times(item, now)?;
-            }
-        }
-        Value::Object(map) => {
-            for item in map.values_mut() {
-                substitute_times(item, now)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-fn relative_time(s: &str, now: Timestamp) -> Result<Option<Timestamp>, String> {
-    if s == "now" {
-        return Ok(Some(now));
-    }
-    let Some(rest) = s.strip_prefix("now-") else {
-        return Ok(None);
-    };
-    let Some(unit) = rest.chars().last() else {
-        return Ok(None);
-    };
-    let digits = &rest[..rest.len() - unit.len_utf8()];
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(None);
-    }
-    let scale: i64 = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86400,
-        _ => return Ok(None),
-    };
-    let out_of_range = || format!("relative time `{s}` is too far in the past");
-    let n: i64 = digits.parse().map_err(|_| out_of_range())?;
-    let secs = n.checked_mul(scale).ok_or_else(out_of_range)?;
-    let at = now.as_second().checked_sub(secs).ok_or_else(out_of_range)?;
-    Timestamp::from_second(at)
-        .map(Some)
-        .map_err(|_| out_of_range())
-}
-
-/// Format as the API server does: whole seconds, `Z`.
-pub(crate) fn rfc3339(ts: Timestamp) -> String {
-    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-/// YAML authors write `nvidia.com/gpu: 1`; Kubernetes quantities are strings in JSON.
-fn normalize_quantities(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            for (key, item) in map.iter_mut() {
-                let quantity_map = matches!(
-                    key.as_str(),
-                    "limits" | "requests" | "allocatable" | "capacity" | "hard" | "used"
-                );
-                if quantity_map && let Value::Object(q) = item {
-                    for v in q.values_mut() {
-                        if let Value::Number(n) = v {
-                            *v = Value::String(n.to_string());
-                        }
-                    }
-                }
-                normalize_quantities(item);
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(normalize_quantities),
-        _ => {}
-    }
-}
-
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// A stable UUID-shaped uid, so the same scenario gives the same uids run to run.
-fn fake_uid(kind: &str, ns: &str, name: &str) -> String {
-    let a = fnv(&format!("{kind}/{ns}/{name}"));
-    let b = fnv(&format!("{name}/{ns}/{kind}/uid"));
-    format!(
-        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xfff,
-        b >> 52,
-        b & 0xffff_ffff_ffff
-    )
 }

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use super::api;
 use super::discovery;
+use super::proxy;
 use super::resources::Resource;
 use super::scenario::{Scenario, SimError};
 use super::status::ApiError;
@@ -25,6 +26,9 @@ use super::store::Store;
 
 /// How long `shutdown` waits for open connections before dropping them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// The largest body the pod proxy reads; chat requests are a few KiB.
+const MAX_PROXY_BODY: usize = 4 << 20;
 
 /// State shared by every request.
 pub(crate) struct Shared {
@@ -265,7 +269,17 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
-    let response = match dispatch(&shared, &method, &uri, req.headers()) {
+    let result = match route(uri.path()) {
+        Some(Route::Subresource {
+            resource: Resource::Pods,
+            namespace: Some(ns),
+            name,
+            sub,
+            rest,
+        }) if sub == "proxy" => proxy_request(&shared, &method, &ns, &name, &rest, req).await,
+        _ => dispatch(&shared, &method, &uri, req.headers()),
+    };
+    let response = match result {
         Ok(response) => response,
         Err(e) => {
             tracing::debug!(%method, path = %path_and_query, code = %e.code(), "simulator answered an error");
@@ -274,6 +288,30 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     };
     tracing::trace!(%method, path = %path_and_query, status = %response.status(), "simulator request");
     response
+}
+
+/// The pod proxy: read the body, decide under the store lock, then wait (if the simulated pod
+/// is slow) with the lock released.
+async fn proxy_request(
+    shared: &Shared,
+    method: &Method,
+    ns: &str,
+    target: &str,
+    path: &str,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let body = axum::body::to_bytes(req.into_body(), MAX_PROXY_BODY)
+        .await
+        .map_err(|e| {
+            ApiError::bad_request(format!(
+                "cannot read the request body for the pod proxy (at most {MAX_PROXY_BODY} bytes): {e}"
+            ))
+        })?;
+    let plan = {
+        let store = shared.store.read().unwrap_or_else(|e| e.into_inner());
+        proxy::plan(&store, method, ns, target, path, &body)?
+    };
+    Ok(plan.run().await)
 }
 
 fn dispatch(
@@ -369,5 +407,15 @@ mod tests {
             Some(Route::ResourceList("nope".into()))
         );
         assert_eq!(route("/healthz"), None);
+        assert_eq!(
+            route("/api/v1/namespaces/ai/pods/p:8000/proxy/v1/chat/completions"),
+            Some(Route::Subresource {
+                resource: Resource::Pods,
+                namespace: Some("ai".into()),
+                name: "p:8000".into(),
+                sub: "proxy".into(),
+                rest: "v1/chat/completions".into()
+            })
+        );
     }
 }

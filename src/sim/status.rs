@@ -61,6 +61,16 @@ impl ApiError {
         }
     }
 
+    /// The pod proxy could not reach the pod: the real server's 503 wording.
+    pub(crate) fn service_unavailable(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: StatusCode::SERVICE_UNAVAILABLE,
+            reason: "ServiceUnavailable",
+            message: message.into(),
+            details: serde_json::Value::Null,
+        }
+    }
+
     /// The HTTP status code of the answer.
     pub(crate) fn code(&self) -> StatusCode {
         self.code

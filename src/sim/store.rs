@@ -7,12 +7,15 @@ use serde_json::Value;
 
 use super::resources::Resource;
 use super::scenario::{LogKey, Scenario};
+use super::workload::Workload;
 
 /// Objects and logs, as loaded from a scenario. Lives behind a lock in the server.
 #[derive(Debug)]
 pub(crate) struct Store {
     objects: BTreeMap<Resource, BTreeMap<(String, String), Value>>,
     logs: BTreeMap<LogKey, String>,
+    /// What each simulated pod serves behind the pod proxy, by (namespace, pod).
+    workloads: BTreeMap<(String, String), Workload>,
     resource_version: u64,
 }
 
@@ -21,6 +24,7 @@ impl Store {
         Store {
             objects: scenario.objects,
             logs: scenario.logs,
+            workloads: scenario.workloads,
             resource_version: scenario.resource_version,
         }
     }
@@ -54,5 +58,24 @@ impl Store {
     /// The log text of one container, if the scenario has any.
     pub(crate) fn log(&self, key: &LogKey) -> Option<&str> {
         self.logs.get(key).map(String::as_str)
+    }
+
+    /// The workload of one pod, if the scenario gives it one.
+    pub(crate) fn workload(&self, namespace: &str, pod: &str) -> Option<&Workload> {
+        self.workloads
+            .get(&(namespace.to_string(), pod.to_string()))
+    }
+
+    /// Test hook: the object to change in place (what a PATCH would do).
+    #[cfg(test)]
+    pub(crate) fn get_mut(
+        &mut self,
+        resource: Resource,
+        namespace: &str,
+        name: &str,
+    ) -> Option<&mut Value> {
+        self.objects
+            .get_mut(&resource)
+            .and_then(|m| m.get_mut(&(namespace.to_string(), name.to_string())))
     }
 }

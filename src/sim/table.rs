@@ -704,7 +704,7 @@ fn event_cells(ev: &Value, now: Timestamp) -> Vec<Value> {
     ]
 }
 
-/// kubectl's `translateTimestampSince`: "<unknown>" for no timestamp.
+/// kubectl's `translateTimestampSince`: `"<unknown>"` for no timestamp.
 fn since(ts: &str, now: Timestamp) -> String {
     match ts.parse::<Timestamp>() {
         Ok(t) => human_duration(now.as_second() - t.as_second()),
