@@ -10,6 +10,7 @@ pub mod check;
 pub mod cluster;
 pub mod command;
 pub mod metrics;
+pub mod probe;
 pub mod render;
 pub mod runbook;
 pub mod sim;
