@@ -1,0 +1,363 @@
+//! `metrics`: each serving pod's vLLM `/metrics`, read through the API server's pod proxy (or
+//! from a fixed `url:`), judged against the runbook's SLO: KV cache pressure, preemptions,
+//! abnormal finish reasons, TTFT and end-to-end latency.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::{DEFAULT_TIMEOUT, Finding, StepCx, StepError, StepOutput, Timeout, aligned_table};
+use crate::metrics::histogram::{Quantile, seconds};
+use crate::metrics::{ABNORMAL_FINISH_REASONS, Latency, ServingSnapshot};
+use crate::probe::transport::{http_client, root_cause};
+use crate::render::Severity;
+use crate::runbook::Slo;
+
+/// KV cache usage above which the cache counts as full when the runbook has no SLO for it.
+pub const DEFAULT_KV_CACHE_MAX_PERCENT: f64 = 90.0;
+
+/// Runbook form of the `metrics` step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// Heading shown in the report.
+    pub title: Option<String>,
+    /// Time limit for this step.
+    pub timeout: Option<Timeout>,
+    /// The pods' metrics port (vLLM serves `/metrics` on its API port).
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// The metrics path on that port.
+    #[serde(default = "default_path")]
+    pub path: String,
+    /// Read this URL instead of the pods (e.g. a Service or a port-forward); one target.
+    pub url: Option<String>,
+    /// A finish reason other than `stop` above this share (percent) is a warning; `error`
+    /// above it is critical.
+    #[serde(default = "default_finish_warn")]
+    pub finish_warn_percent: f64,
+}
+
+fn default_port() -> u16 {
+    8000
+}
+
+fn default_path() -> String {
+    "/metrics".to_string()
+}
+
+fn default_finish_warn() -> f64 {
+    5.0
+}
+
+/// One scraped target: a pod or the configured URL.
+#[derive(Debug)]
+struct Reading {
+    target: String,
+    outcome: Result<ServingSnapshot, String>,
+}
+
+impl Metrics {
+    pub(super) async fn run(&self, cx: &StepCx<'_>) -> Result<StepOutput, StepError> {
+        // Leave the runner time to collect our answer: a pod that never answers becomes a
+        // finding for that pod instead of a timeout that hides the pods that did answer.
+        let budget = self.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT);
+        let deadline = Instant::now() + budget.mul_f64(0.9);
+        let readings = match &self.url {
+            Some(url) => vec![Reading {
+                target: url.clone(),
+                outcome: within(deadline, fetch_url(url)).await,
+            }],
+            None => self.read_pods(cx, deadline).await?,
+        };
+        let mut findings = Vec::new();
+        let mut rows = Vec::new();
+        for reading in &readings {
+            match &reading.outcome {
+                Ok(snapshot) => {
+                    findings.extend(self.judge(&reading.target, snapshot, &cx.runbook.slo));
+                    rows.push(row(&reading.target, snapshot));
+                }
+                Err(reason) => {
+                    findings.push(Finding::new(
+                        Severity::Warning,
+                        format!("`{}`: cannot read metrics: {reason}", reading.target),
+                    ));
+                    let mut cells = vec![reading.target.clone(), "error".to_string()];
+                    cells.resize(HEADERS.len(), "-".to_string());
+                    rows.push(cells);
+                }
+            }
+        }
+        if readings.is_empty() {
+            findings.push(Finding::new(
+                Severity::Warning,
+                format!(
+                    "no running pods match `{}`; no metrics to read",
+                    cx.runbook.selector
+                ),
+            ));
+        }
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        let table = (!rows.is_empty()).then(|| aligned_table(&HEADERS, &rows));
+        Ok(StepOutput { findings, table })
+    }
+
+    /// Every running serving pod's metrics, through the API server's pod proxy, concurrently.
+    async fn read_pods(
+        &self,
+        cx: &StepCx<'_>,
+        deadline: Instant,
+    ) -> Result<Vec<Reading>, StepError> {
+        let runbook = cx.runbook;
+        let ns = &runbook.namespace;
+        let api = cx.cluster.namespaced::<Pod>(ns);
+        let pods = cx
+            .cluster
+            .list_all(&api, &ListParams::default().labels(&runbook.selector.0), ns)
+            .await?;
+        // Only a running pod has a server behind the proxy; the `pods` step reports the rest.
+        let mut names: Vec<String> = pods
+            .iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .filter_map(|p| p.metadata.name.clone())
+            .collect();
+        names.sort();
+        let path = if self.path.starts_with('/') {
+            self.path.clone()
+        } else {
+            format!("/{}", self.path)
+        };
+        let path = &path;
+        let readings = futures::future::join_all(names.into_iter().map(|pod| {
+            let proxy = format!(
+                "/api/v1/namespaces/{ns}/pods/{pod}:{}/proxy{path}",
+                self.port
+            );
+            async move {
+                let outcome = within(deadline, async {
+                    let request = http::Request::get(&proxy)
+                        .body(Vec::new())
+                        .map_err(|e| format!("bad proxy path `{proxy}`: {e}"))?;
+                    let text = cx
+                        .cluster
+                        .client()
+                        .request_text(request)
+                        .await
+                        .map_err(|e| {
+                            let what = format!("pod `{pod}` port {} path `{path}`", self.port);
+                            cx.cluster.explain(e, &what, ns).to_string()
+                        })?;
+                    ServingSnapshot::parse(&text).map_err(|e| e.to_string())
+                })
+                .await;
+                Reading {
+                    target: pod,
+                    outcome,
+                }
+            }
+        }))
+        .await;
+        Ok(readings)
+    }
+
+    /// Findings for one target, worst first after the caller sorts.
+    fn judge(&self, target: &str, s: &ServingSnapshot, slo: &Slo) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        let kv_max = slo
+            .kv_cache_usage_max_percent
+            .unwrap_or(DEFAULT_KV_CACHE_MAX_PERCENT);
+        let waiting = s.requests_waiting.unwrap_or(0.0);
+        if let Some(kv) = s.kv_cache_usage_percent.filter(|kv| *kv > kv_max) {
+            if waiting > 0.0 {
+                findings.push(Finding::new(
+                    Severity::Critical,
+                    format!(
+                        "`{target}` KV cache {kv:.1}% (above {kv_max}%) with {waiting:.0} requests waiting: the engine is out of cache and queueing"
+                    ),
+                ));
+            } else {
+                findings.push(Finding::new(
+                    Severity::Warning,
+                    format!("`{target}` KV cache {kv:.1}% (above {kv_max}%)"),
+                ));
+            }
+        }
+        if let Some(p) = s.preemptions_total.filter(|p| *p > 0.0) {
+            findings.push(Finding::new(
+                Severity::Warning,
+                format!(
+                    "`{target}` {p:.0} preemptions since start: the KV cache ran out and requests were recomputed"
+                ),
+            ));
+        }
+        let total = s.finished_total();
+        for reason in ABNORMAL_FINISH_REASONS {
+            let Some(share) = s.finish_share(reason) else {
+                continue;
+            };
+            let percent = share * 100.0;
+            if percent > self.finish_warn_percent {
+                let severity = if reason == "error" {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                };
+                findings.push(Finding::new(
+                    severity,
+                    format!(
+                        "`{target}` {percent:.1}% of {total:.0} requests finished with `{reason}` since start (above {}%){}",
+                        self.finish_warn_percent,
+                        finish_hint(reason)
+                    ),
+                ));
+            }
+        }
+        for (label, latency, target_p95) in [
+            ("TTFT", s.ttft, slo.ttft_p95_seconds),
+            ("E2E latency", s.e2e, slo.e2e_p95_seconds),
+        ] {
+            let (Some(p95), Some(limit)) = (latency.and_then(|l| l.p95), target_p95) else {
+                continue;
+            };
+            if p95.value > limit || (p95.beyond_top_bucket && p95.value >= limit) {
+                findings.push(Finding::new(
+                    Severity::Warning,
+                    format!(
+                        "`{target}` {label} p95 {p95} since start (SLO {})",
+                        seconds(limit)
+                    ),
+                ));
+            }
+        }
+        findings.push(Finding::new(Severity::Info, summary(target, s)));
+        findings
+    }
+}
+
+fn finish_hint(reason: &str) -> &'static str {
+    match reason {
+        "length" => ": answers cut at max_tokens",
+        "abort" => ": clients gave up or disconnected",
+        "error" => ": the engine failed requests",
+        "repetition" => ": the model looped",
+        _ => "",
+    }
+}
+
+/// One line per target even when all is well, so the report shows what was read.
+fn summary(target: &str, s: &ServingSnapshot) -> String {
+    let mut parts = Vec::new();
+    if let Some(kv) = s.kv_cache_usage_percent {
+        parts.push(format!("KV cache {kv:.1}%"));
+    }
+    if let Some(w) = s.requests_waiting {
+        parts.push(format!("{w:.0} waiting"));
+    }
+    if let Some(r) = s.requests_running {
+        parts.push(format!("{r:.0} running"));
+    }
+    if let Some(p95) = s.ttft.and_then(|l| l.p95) {
+        parts.push(format!("TTFT p95 {p95}"));
+    }
+    if let Some(p95) = s.e2e.and_then(|l| l.p95) {
+        parts.push(format!("E2E p95 {p95}"));
+    }
+    if s.bad_lines > 0 {
+        parts.push(format!("{} unreadable lines", s.bad_lines));
+    }
+    if parts.is_empty() {
+        parts.push("none of the known vLLM serving metrics".to_string());
+    }
+    format!("`{target}`: {}", parts.join(", "))
+}
+
+const HEADERS: [&str; 8] = [
+    "TARGET",
+    "KV CACHE",
+    "RUNNING",
+    "WAITING",
+    "PREEMPTIONS",
+    "TTFT P50/P95/P99",
+    "E2E P50/P95/P99",
+    "NOT STOP",
+];
+
+fn row(target: &str, s: &ServingSnapshot) -> Vec<String> {
+    let number = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
+    let abnormal: Vec<String> = ABNORMAL_FINISH_REASONS
+        .iter()
+        .filter_map(|r| {
+            let share = s.finish_share(r)?;
+            (share > 0.0).then(|| format!("{r} {:.1}%", share * 100.0))
+        })
+        .collect();
+    vec![
+        target.to_string(),
+        s.kv_cache_usage_percent
+            .map(|kv| format!("{kv:.1}%"))
+            .unwrap_or_else(|| "-".into()),
+        number(s.requests_running),
+        number(s.requests_waiting),
+        number(s.preemptions_total),
+        quantiles(s.ttft),
+        quantiles(s.e2e),
+        if abnormal.is_empty() {
+            "-".to_string()
+        } else {
+            abnormal.join(", ")
+        },
+    ]
+}
+
+fn quantiles(latency: Option<Latency>) -> String {
+    let show = |q: Option<Quantile>| q.map(|q| q.to_string()).unwrap_or_else(|| "-".into());
+    match latency {
+        Some(l) => format!("{}/{}/{}", show(l.p50), show(l.p95), show(l.p99)),
+        None => "-".to_string(),
+    }
+}
+
+/// Run `work`, or say it did not finish before `deadline`.
+async fn within<T>(
+    deadline: Instant,
+    work: impl Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    let limit = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout_at(deadline, work).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(format!(
+            "no answer within {}; the server hangs or the network drops packets",
+            super::human_duration(round_ms(limit))
+        )),
+    }
+}
+
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}
+
+/// GET `url` with reqwest; the step's deadline bounds it.
+async fn fetch_url(url: &str) -> Result<ServingSnapshot, String> {
+    let response = http_client()?
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("GET {url} failed: {}", root_cause(&e)))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| format!("reading the answer of {url} failed: {}", root_cause(&e)))?;
+    if !status.is_success() {
+        return Err(format!(
+            "GET {url} answered HTTP {}: {}",
+            status.as_u16(),
+            crate::probe::truncate(&text, 120)
+        ));
+    }
+    ServingSnapshot::parse(&text).map_err(|e| e.to_string())
+}
