@@ -66,6 +66,8 @@ pub enum Outcome {
     Timeout {
         /// The limit that ran out.
         after: Duration,
+        /// The suite's deadline cut the request short, not `request_timeout`.
+        cut_by_deadline: bool,
     },
     /// The server answered with an error status.
     Http {
@@ -138,6 +140,7 @@ pub async fn run_suite(
 async fn run_one(target: &Target, prompt: &GoldenPrompt, options: &SuiteOptions) -> PromptResult {
     let started = Instant::now();
     let mut limit_at = started + options.request_timeout;
+    let mut cut_by_deadline = false;
     if let Some(deadline) = options.deadline {
         if started >= deadline {
             return PromptResult {
@@ -146,7 +149,10 @@ async fn run_one(target: &Target, prompt: &GoldenPrompt, options: &SuiteOptions)
                 latency: Duration::ZERO,
             };
         }
-        limit_at = limit_at.min(deadline);
+        if deadline < limit_at {
+            limit_at = deadline;
+            cut_by_deadline = true;
+        }
     }
     let body = serde_json::json!({
         "model": options.model,
@@ -158,6 +164,7 @@ async fn run_one(target: &Target, prompt: &GoldenPrompt, options: &SuiteOptions)
         match tokio::time::timeout_at(limit_at, target.post_json(body.to_string().into())).await {
             Err(_) => Outcome::Timeout {
                 after: limit_at - started,
+                cut_by_deadline,
             },
             Ok(Err(reason)) => Outcome::Unreachable { reason },
             Ok(Ok(raw)) => judge(prompt, &raw),

@@ -250,9 +250,22 @@ fn failure_line(result: &PromptResult) -> Option<String> {
             failures.join("; "),
             truncate(answer, SNIPPET)
         ),
-        Outcome::Timeout { after } => format!(
+        Outcome::Timeout {
+            after,
+            cut_by_deadline: false,
+        } => format!(
             "`{name}` timed out: no answer within {}; the server hangs or is overloaded",
-            super::human_duration(Duration::from_millis(after.as_millis() as u64))
+            super::human_duration(*after)
+        ),
+        // The deadline falls a few milliseconds after the request started: round for people.
+        Outcome::Timeout {
+            after,
+            cut_by_deadline: true,
+        } => format!(
+            "`{name}` timed out: no answer within ~{} when the step's time budget ran out; raise the step's `timeout:`",
+            super::human_duration(Duration::from_millis(
+                (after.as_millis() as u64).div_ceil(100) * 100
+            ))
         ),
         Outcome::Http { status, snippet } => format!("`{name}` got HTTP {status}: {snippet}"),
         Outcome::Malformed { reason, snippet } => {
