@@ -316,3 +316,38 @@ fn metrics_options_are_checked_when_the_runbook_loads() {
     )
     .expect("options parse");
 }
+
+#[tokio::test]
+async fn pod_proxy_path_reports_per_pod_without_failing_the_step() {
+    // Until the simulator serves the pod proxy, every running pod's scrape fails; what matters
+    // here is that each one is a finding of its own and the step and report still come back.
+    let sim = sim(demo()).await;
+    let steps = "      - kind: metrics\n      - kind: canary\n        pod_port: 8000\n        model: chat\n        prompts: [{name: p, prompt: x, expect: [non_empty]}]\n";
+    let bot = bot(&sim, &[&runbook(steps)]);
+    let text = shown(&say(&bot, "/triage").await);
+    assert!(
+        !text.contains("error**") && !text.contains("timed out after"),
+        "{text}"
+    );
+    let requests = sim.requests();
+    // The three Running pods are scraped (the Pending one is not); each gets its own line.
+    for pod in ["h5r2c", "q8w4n", "x2k9p"] {
+        let path = format!(
+            "GET /api/v1/namespaces/ai-production/pods/model-server-7c9d4f8b6-{pod}:8000/proxy/metrics"
+        );
+        assert!(requests.contains(&path), "{path} in {requests:#?}");
+        line_with(&text, &format!("`model-server-7c9d4f8b6-{pod}`: "));
+    }
+    assert!(
+        !requests.iter().any(|r| r.contains("m3z7t:8000")),
+        "{requests:#?}"
+    );
+    // The canary posts to the first ready pod through the same proxy.
+    assert!(
+        requests.contains(
+            &"POST /api/v1/namespaces/ai-production/pods/model-server-7c9d4f8b6-h5r2c:8000/proxy/v1/chat/completions".to_string()
+        ),
+        "{requests:#?}"
+    );
+    line_with(&text, "golden prompts passed");
+}

@@ -112,8 +112,11 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
     })
 }
 
+/// Label pairs in the order written.
+type Labels = Vec<(String, String)>;
+
 /// Labels after the `{`; returns them and the text after the closing `}`.
-fn parse_labels(mut text: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn parse_labels(mut text: &str) -> Result<(Labels, &str), String> {
     let mut labels = Vec::new();
     loop {
         text = text.trim_start();
