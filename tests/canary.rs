@@ -412,6 +412,18 @@ async fn no_more_than_concurrency_requests_are_in_flight() {
         "{text}"
     );
     assert_eq!(fake.requests.load(Ordering::SeqCst), 6);
+    // Each answer took at least the fake's 150 ms.
+    let slowest = text
+        .split("; slowest answer ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_default();
+    // `152ms`, or `1.05s` on a very slow machine.
+    let at_least_150ms = match slowest.strip_suffix("ms") {
+        Some(ms) => ms.parse::<u64>().is_ok_and(|ms| ms >= 150),
+        None => slowest.ends_with('s'),
+    };
+    assert!(at_least_150ms, "{slowest}: {text}");
     assert_eq!(
         fake.max_in_flight.load(Ordering::SeqCst),
         2,

@@ -310,6 +310,13 @@ fn metrics_options_are_checked_when_the_runbook_loads() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("unknown field `prot`"), "{err}");
+    let err = Runbook::from_yaml(
+        &runbook("      - kind: metrics\n        url: http://m:8000/metrics\n        port: 9090\n"),
+        "rb.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("`url:` is the whole address"), "{err}");
     Runbook::from_yaml(
         &runbook("      - kind: metrics\n        port: 9090\n        path: /stats\n        finish_warn_percent: 2\n"),
         "rb.yaml",

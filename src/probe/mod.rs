@@ -139,7 +139,7 @@ pub async fn run_suite(
 
 async fn run_one(target: &Target, prompt: &GoldenPrompt, options: &SuiteOptions) -> PromptResult {
     let started = Instant::now();
-    let mut limit_at = started + options.request_timeout;
+    let mut limit_at = later(started, options.request_timeout);
     let mut cut_by_deadline = false;
     if let Some(deadline) = options.deadline {
         if started >= deadline {
@@ -238,6 +238,19 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
     }
 }
 
+/// The instant a step with time `budget` should stop waiting: 90% of it, leaving the stage
+/// runner time to collect the step's report before its own timeout discards it.
+pub fn step_deadline(budget: Duration) -> Instant {
+    later(Instant::now(), budget.mul_f64(0.9))
+}
+
+/// `start + d`, saturating: a runbook may say `timeout: 9999999999h`, and `Instant + Duration`
+/// panics on overflow.
+fn later(start: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    start.checked_add(d).unwrap_or(start + FAR)
+}
+
 /// How much of an answer or body a report line shows.
 pub const SNIPPET: usize = 120;
 
@@ -311,6 +324,13 @@ mod tests {
         assert!(
             matches!(judge(&p, &number), Outcome::Malformed { reason, .. } if reason.contains("a number"))
         );
+    }
+
+    #[test]
+    fn absurd_budgets_do_not_overflow() {
+        let far = step_deadline(Duration::MAX);
+        assert!(far > Instant::now() + Duration::from_secs(3600));
+        assert!(later(Instant::now(), Duration::MAX) > Instant::now());
     }
 
     #[test]

@@ -76,6 +76,10 @@ fn default_max_tokens() -> u32 {
     128
 }
 
+/// The step's time limit when the runbook does not say: room for a few 10 s requests, where
+/// the 10 s default of other steps would let one hanging prompt use the whole budget.
+pub const DEFAULT_CANARY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A request's time limit when the runbook does not say.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -118,7 +122,7 @@ impl TryFrom<CanaryDef> for Canary {
         }
         Ok(Canary {
             title: d.title,
-            timeout: d.timeout,
+            timeout: Some(d.timeout.unwrap_or(Timeout(DEFAULT_CANARY_TIMEOUT))),
             target,
             model: d.model,
             min_pass_rate: d.min_pass_rate,
@@ -138,7 +142,7 @@ impl Canary {
         // Stop sending at 90% of the step's budget so the runner gets our report rather than
         // a bare timeout; unsent prompts are reported as not run.
         let budget = self.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT);
-        let deadline = Instant::now() + budget.mul_f64(0.9);
+        let deadline = crate::probe::step_deadline(budget);
         let target = match &self.target {
             CanaryTarget::Url(url) => Target::url(url).map_err(StepError::Missing)?,
             CanaryTarget::PodPort(port) => self.ready_pod(cx, *port).await?,
@@ -203,12 +207,24 @@ impl Canary {
             passed as f64 / total as f64
         };
         let mut findings = Vec::new();
-        let headline = format!(
+        let mut headline = format!(
             "{passed}/{total} golden prompts passed ({:.0}%, SLO {:.0}%) on {}",
             rate * 100.0,
             self.min_pass_rate * 100.0,
             target.describe()
         );
+        // The slowest answer that came back: a slow model is the next thing to ask about.
+        if let Some(slowest) = results
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Passed { .. } | Outcome::Failed { .. }))
+            .max_by_key(|r| r.latency)
+        {
+            headline.push_str(&format!(
+                "; slowest answer {} (`{}`)",
+                seconds(slowest.latency.as_secs_f64()),
+                slowest.name
+            ));
+        }
         findings.push(if rate < self.min_pass_rate {
             Finding::new(
                 Severity::Critical,
@@ -294,6 +310,7 @@ mod tests {
         assert_eq!(c.target, CanaryTarget::Url("http://m:8000".into()));
         assert_eq!((c.concurrency, c.min_pass_rate), (2, 0.9));
         assert_eq!(c.request_timeout, Duration::from_secs(10));
+        assert_eq!(c.timeout, Some(Timeout(DEFAULT_CANARY_TIMEOUT)));
         let c = load(&format!(
             "{{pod_port: 8000, model: chat, request_timeout: 2s, {PROMPTS}}}"
         ))

@@ -19,38 +19,89 @@ use crate::runbook::Slo;
 /// KV cache usage above which the cache counts as full when the runbook has no SLO for it.
 pub const DEFAULT_KV_CACHE_MAX_PERCENT: f64 = 90.0;
 
-/// Runbook form of the `metrics` step.
+/// Runbook form of the `metrics` step, checked when the runbook loads.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "MetricsDef")]
 pub struct Metrics {
     /// Heading shown in the report.
     pub title: Option<String>,
     /// Time limit for this step.
     pub timeout: Option<Timeout>,
-    /// The pods' metrics port (vLLM serves `/metrics` on its API port).
-    #[serde(default = "default_port")]
-    pub port: u16,
-    /// The metrics path on that port.
-    #[serde(default = "default_path")]
-    pub path: String,
-    /// Read this URL instead of the pods (e.g. a Service or a port-forward); one target.
-    pub url: Option<String>,
+    /// Where the metrics are read.
+    pub source: MetricsSource,
     /// A finish reason other than `stop` above this share (percent) is a warning; `error`
     /// above it is critical.
-    #[serde(default = "default_finish_warn")]
     pub finish_warn_percent: f64,
 }
 
-fn default_port() -> u16 {
-    8000
+/// Where the `metrics` step reads from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricsSource {
+    /// Every Running serving pod, through the API server's pod proxy.
+    Pods {
+        /// The pods' metrics port (vLLM serves `/metrics` on its API port).
+        port: u16,
+        /// The metrics path on that port, starting with `/`.
+        path: String,
+    },
+    /// One URL (a Service, a port-forward); the pods are not listed.
+    Url(String),
 }
 
-fn default_path() -> String {
-    "/metrics".to_string()
+/// The YAML as written; [`Metrics`] is built from it after cross-field checks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsDef {
+    title: Option<String>,
+    timeout: Option<Timeout>,
+    port: Option<u16>,
+    path: Option<String>,
+    url: Option<String>,
+    #[serde(default = "default_finish_warn")]
+    finish_warn_percent: f64,
 }
 
 fn default_finish_warn() -> f64 {
     5.0
+}
+
+impl TryFrom<MetricsDef> for Metrics {
+    type Error = String;
+
+    fn try_from(d: MetricsDef) -> Result<Metrics, String> {
+        let source = match (d.url, d.port, d.path) {
+            (Some(url), None, None) => MetricsSource::Url(url),
+            (Some(_), _, _) => {
+                return Err(
+                    "metrics: `url:` is the whole address; drop `port:`/`path:` or drop `url:` to read the pods"
+                        .to_string(),
+                );
+            }
+            (None, port, path) => {
+                let path = path.unwrap_or_else(|| "/metrics".to_string());
+                MetricsSource::Pods {
+                    port: port.unwrap_or(8000),
+                    path: if path.starts_with('/') {
+                        path
+                    } else {
+                        format!("/{path}")
+                    },
+                }
+            }
+        };
+        if !(0.0..=100.0).contains(&d.finish_warn_percent) {
+            return Err(format!(
+                "metrics: `finish_warn_percent: {}` must be a percentage between 0 and 100",
+                d.finish_warn_percent
+            ));
+        }
+        Ok(Metrics {
+            title: d.title,
+            timeout: d.timeout,
+            source,
+            finish_warn_percent: d.finish_warn_percent,
+        })
+    }
 }
 
 /// One scraped target: a pod or the configured URL.
@@ -65,13 +116,13 @@ impl Metrics {
         // Leave the runner time to collect our answer: a pod that never answers becomes a
         // finding for that pod instead of a timeout that hides the pods that did answer.
         let budget = self.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT);
-        let deadline = Instant::now() + budget.mul_f64(0.9);
-        let readings = match &self.url {
-            Some(url) => vec![Reading {
+        let deadline = crate::probe::step_deadline(budget);
+        let readings = match &self.source {
+            MetricsSource::Url(url) => vec![Reading {
                 target: url.clone(),
                 outcome: within(deadline, fetch_url(url)).await,
             }],
-            None => self.read_pods(cx, deadline).await?,
+            MetricsSource::Pods { port, path } => read_pods(cx, *port, path, deadline).await?,
         };
         let mut findings = Vec::new();
         let mut rows = Vec::new();
@@ -105,65 +156,59 @@ impl Metrics {
         let table = (!rows.is_empty()).then(|| aligned_table(&HEADERS, &rows));
         Ok(StepOutput { findings, table })
     }
+}
 
-    /// Every running serving pod's metrics, through the API server's pod proxy, concurrently.
-    async fn read_pods(
-        &self,
-        cx: &StepCx<'_>,
-        deadline: Instant,
-    ) -> Result<Vec<Reading>, StepError> {
-        let runbook = cx.runbook;
-        let ns = &runbook.namespace;
-        let api = cx.cluster.namespaced::<Pod>(ns);
-        let pods = cx
-            .cluster
-            .list_all(&api, &ListParams::default().labels(&runbook.selector.0), ns)
-            .await?;
-        // Only a running pod has a server behind the proxy; the `pods` step reports the rest.
-        let mut names: Vec<String> = pods
-            .iter()
-            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-            .filter_map(|p| p.metadata.name.clone())
-            .collect();
-        names.sort();
-        let path = if self.path.starts_with('/') {
-            self.path.clone()
-        } else {
-            format!("/{}", self.path)
-        };
-        let path = &path;
-        let readings = futures::future::join_all(names.into_iter().map(|pod| {
-            let proxy = format!(
-                "/api/v1/namespaces/{ns}/pods/{pod}:{}/proxy{path}",
-                self.port
-            );
-            async move {
-                let outcome = within(deadline, async {
-                    let request = http::Request::get(&proxy)
-                        .body(Vec::new())
-                        .map_err(|e| format!("bad proxy path `{proxy}`: {e}"))?;
-                    let text = cx
-                        .cluster
-                        .client()
-                        .request_text(request)
-                        .await
-                        .map_err(|e| {
-                            let what = format!("pod `{pod}` port {} path `{path}`", self.port);
-                            cx.cluster.explain(e, &what, ns).to_string()
-                        })?;
-                    ServingSnapshot::parse(&text).map_err(|e| e.to_string())
-                })
-                .await;
-                Reading {
-                    target: pod,
-                    outcome,
-                }
+/// Every running serving pod's metrics, through the API server's pod proxy, concurrently.
+async fn read_pods(
+    cx: &StepCx<'_>,
+    port: u16,
+    path: &str,
+    deadline: Instant,
+) -> Result<Vec<Reading>, StepError> {
+    let runbook = cx.runbook;
+    let ns = &runbook.namespace;
+    let api = cx.cluster.namespaced::<Pod>(ns);
+    let pods = cx
+        .cluster
+        .list_all(&api, &ListParams::default().labels(&runbook.selector.0), ns)
+        .await?;
+    // Only a running pod has a server behind the proxy; the `pods` step reports the rest.
+    let mut names: Vec<String> = pods
+        .iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    names.sort();
+    let readings = futures::future::join_all(names.into_iter().map(|pod| {
+        let proxy = format!("/api/v1/namespaces/{ns}/pods/{pod}:{port}/proxy{path}");
+        async move {
+            let outcome = within(deadline, async {
+                let request = http::Request::get(&proxy)
+                    .body(Vec::new())
+                    .map_err(|e| format!("bad proxy path `{proxy}`: {e}"))?;
+                let text = cx
+                    .cluster
+                    .client()
+                    .request_text(request)
+                    .await
+                    .map_err(|e| {
+                        let what = format!("pod `{pod}` port {port} path `{path}`");
+                        cx.cluster.explain(e, &what, ns).to_string()
+                    })?;
+                ServingSnapshot::parse(&text).map_err(|e| e.to_string())
+            })
+            .await;
+            Reading {
+                target: pod,
+                outcome,
             }
-        }))
-        .await;
-        Ok(readings)
-    }
+        }
+    }))
+    .await;
+    Ok(readings)
+}
 
+impl Metrics {
     /// Findings for one target, worst first after the caller sorts.
     fn judge(&self, target: &str, s: &ServingSnapshot, slo: &Slo) -> Vec<Finding> {
         let mut findings = Vec::new();
