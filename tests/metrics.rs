@@ -161,6 +161,7 @@ async fn serve() -> String {
                 (StatusCode::SERVICE_UNAVAILABLE, "engine is restarting").into_response()
             }),
         )
+        .route("/hang/metrics", get(std::future::pending::<String>))
         .route(
             "/truncated/metrics",
             get(|| async {
@@ -273,7 +274,10 @@ async fn bad_answers_are_findings_not_errors() {
         .local_addr()
         .unwrap()
         .port();
-    let steps = steps + &metrics_step(&format!("http://127.0.0.1:{port}/metrics"));
+    let steps = steps
+        + &metrics_step(&format!("http://127.0.0.1:{port}/metrics"))
+        + &metrics_step(&format!("{base}/hang/metrics"))
+        + "        timeout: 1s\n";
     let sim = sim(demo()).await;
     let bot = bot(&sim, &[&runbook(&steps)]);
     let text = shown(&say(&bot, "/triage").await);

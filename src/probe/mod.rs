@@ -15,7 +15,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 pub use expect::Expect;
-pub use transport::{RawAnswer, Target};
+pub use transport::{RawAnswer, Target, TransportError};
 
 /// One golden prompt as the runbook writes it.
 #[derive(Debug, Clone, Deserialize)]
@@ -166,7 +166,9 @@ async fn run_one(target: &Target, prompt: &GoldenPrompt, options: &SuiteOptions)
                 after: limit_at - started,
                 cut_by_deadline,
             },
-            Ok(Err(reason)) => Outcome::Unreachable { reason },
+            Ok(Err(error)) => Outcome::Unreachable {
+                reason: error.to_string(),
+            },
             Ok(Ok(raw)) => judge(prompt, &raw),
         };
     let latency = started.elapsed();

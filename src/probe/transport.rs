@@ -31,6 +31,42 @@ impl std::fmt::Debug for Target {
     }
 }
 
+/// Why no HTTP answer came back.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TransportError {
+    /// The HTTP client could not be built (TLS initialisation).
+    #[error("cannot build an HTTP client: {0}")]
+    Client(String),
+    /// Connection refused, DNS, reset, TLS: nothing answered.
+    #[error(
+        "{method} {url} failed: {reason}; is the server up and the address in the runbook right?"
+    )]
+    Request {
+        /// `GET` or `POST`.
+        method: &'static str,
+        /// Where to.
+        url: String,
+        /// The innermost cause, e.g. `Connection refused (os error 111)`.
+        reason: String,
+    },
+    /// The answer started but its body could not be read.
+    #[error("reading the answer of {url} failed: {reason}")]
+    Body {
+        /// From where.
+        url: String,
+        /// The innermost cause.
+        reason: String,
+    },
+    /// A pod-proxy path that `http` refuses (a pod name cannot cause this; a bad `path:` can).
+    #[error("bad proxy path `{path}`: {reason}; check `path:` in the runbook")]
+    BadPath {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
 /// A response that arrived, whatever its status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawAnswer {
@@ -42,7 +78,7 @@ pub struct RawAnswer {
 
 impl Target {
     /// A URL target with a fresh client.
-    pub fn url(base: &str) -> Result<Target, String> {
+    pub fn url(base: &str) -> Result<Target, TransportError> {
         Ok(Target::Url {
             base: base.to_string(),
             client: http_client()?,
@@ -70,7 +106,7 @@ impl Target {
 
     /// POST a JSON body to the chat completions endpoint. `Err` only when no HTTP answer
     /// came back (refused, reset, DNS); a 500 is an `Ok` with its status.
-    pub async fn post_json(&self, body: Vec<u8>) -> Result<RawAnswer, String> {
+    pub async fn post_json(&self, body: Vec<u8>) -> Result<RawAnswer, TransportError> {
         match self {
             Target::Url { base, client } => {
                 let url = Target::completions_url(base);
@@ -80,15 +116,12 @@ impl Target {
                     .body(body)
                     .send()
                     .await
-                    .map_err(|e| format!("POST {url} failed: {}", root_cause(&e)))?;
-                let status = response.status().as_u16();
-                let bytes = response.bytes().await.map_err(|e| {
-                    format!("reading the answer of {url} failed: {}", root_cause(&e))
-                })?;
-                Ok(RawAnswer {
-                    status,
-                    body: String::from_utf8_lossy(&bytes).into_owned(),
-                })
+                    .map_err(|e| TransportError::Request {
+                        method: "POST",
+                        url: url.clone(),
+                        reason: root_cause(&e),
+                    })?;
+                read_answer(&url, response).await
             }
             Target::PodProxy {
                 client,
@@ -102,21 +135,27 @@ impl Target {
                 let request = http::Request::post(&path)
                     .header(http::header::CONTENT_TYPE, "application/json")
                     .body(kube::client::Body::from(body))
-                    .map_err(|e| format!("bad proxy path `{path}`: {e}"))?;
+                    .map_err(|e| TransportError::BadPath {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
                 // `send`, not `request_text`: the canary reports the model server's own status
                 // and body, which `request_text` would turn into a kube error.
-                let response = client.send(request).await.map_err(|e| {
-                    format!(
-                        "POST via the API server to {pod}:{port} failed: {}",
-                        root_cause(&e)
-                    )
-                })?;
+                let via = format!("the API server's proxy to pod {pod}:{port}");
+                let response = client
+                    .send(request)
+                    .await
+                    .map_err(|e| TransportError::Request {
+                        method: "POST",
+                        url: via.clone(),
+                        reason: root_cause(&e),
+                    })?;
                 let status = response.status().as_u16();
                 let bytes = response.into_body().collect_bytes().await.map_err(|e| {
-                    format!(
-                        "reading the answer of {pod}:{port} failed: {}",
-                        root_cause(&e)
-                    )
+                    TransportError::Body {
+                        url: via,
+                        reason: root_cause(&e),
+                    }
                 })?;
                 Ok(RawAnswer {
                     status,
@@ -127,11 +166,37 @@ impl Target {
     }
 }
 
+/// GET `url` with reqwest; any status is an answer.
+pub async fn get(url: &str) -> Result<RawAnswer, TransportError> {
+    let response = http_client()?
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| TransportError::Request {
+            method: "GET",
+            url: url.to_string(),
+            reason: root_cause(&e),
+        })?;
+    read_answer(url, response).await
+}
+
+async fn read_answer(url: &str, response: reqwest::Response) -> Result<RawAnswer, TransportError> {
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.map_err(|e| TransportError::Body {
+        url: url.to_string(),
+        reason: root_cause(&e),
+    })?;
+    Ok(RawAnswer {
+        status,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}
+
 /// A plain HTTP client; building one only fails when TLS cannot initialise.
-pub fn http_client() -> Result<reqwest::Client, String> {
+pub fn http_client() -> Result<reqwest::Client, TransportError> {
     reqwest::Client::builder()
         .build()
-        .map_err(|e| format!("cannot build an HTTP client: {}", root_cause(&e)))
+        .map_err(|e| TransportError::Client(root_cause(&e)))
 }
 
 /// The innermost cause: "connection refused" beats "error sending request".

@@ -144,7 +144,9 @@ impl Canary {
         let budget = self.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT);
         let deadline = crate::probe::step_deadline(budget);
         let target = match &self.target {
-            CanaryTarget::Url(url) => Target::url(url).map_err(StepError::Missing)?,
+            CanaryTarget::Url(url) => {
+                Target::url(url).map_err(|e| StepError::Missing(e.to_string()))?
+            }
             CanaryTarget::PodPort(port) => self.ready_pod(cx, *port).await?,
         };
         let results = self.run_against(&target, deadline).await;

@@ -10,9 +10,11 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::{DEFAULT_TIMEOUT, Finding, StepCx, StepError, StepOutput, Timeout, aligned_table};
+use crate::cluster::ClusterError;
+use crate::metrics::MetricsError;
 use crate::metrics::histogram::{Quantile, seconds};
 use crate::metrics::{ABNORMAL_FINISH_REASONS, Latency, ServingSnapshot};
-use crate::probe::transport::{http_client, root_cause};
+use crate::probe::transport::{self, TransportError};
 use crate::render::Severity;
 use crate::runbook::Slo;
 
@@ -108,7 +110,31 @@ impl TryFrom<MetricsDef> for Metrics {
 #[derive(Debug)]
 struct Reading {
     target: String,
-    outcome: Result<ServingSnapshot, String>,
+    outcome: Result<ServingSnapshot, ScrapeError>,
+}
+
+/// Why one target's metrics could not be read; the step goes on with the others.
+#[derive(Debug, thiserror::Error)]
+enum ScrapeError {
+    /// Nothing answered at the URL.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The URL answered with an error status.
+    #[error("GET {url} answered HTTP {status}: {snippet}")]
+    Http {
+        url: String,
+        status: u16,
+        snippet: String,
+    },
+    /// The API server or its pod proxy refused.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The answer is not vLLM metrics.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    /// No answer before the step's deadline.
+    #[error("no answer within {0}; the server hangs or the network drops packets")]
+    Timeout(String),
 }
 
 impl Metrics {
@@ -133,6 +159,7 @@ impl Metrics {
                     rows.push(row(&reading.target, snapshot));
                 }
                 Err(reason) => {
+                    tracing::info!(target = %reading.target, error = %reason, "metrics scrape failed");
                     findings.push(Finding::new(
                         Severity::Warning,
                         format!("`{}`: cannot read metrics: {reason}", reading.target),
@@ -183,9 +210,12 @@ async fn read_pods(
         let proxy = format!("/api/v1/namespaces/{ns}/pods/{pod}:{port}/proxy{path}");
         async move {
             let outcome = within(deadline, async {
-                let request = http::Request::get(&proxy)
-                    .body(Vec::new())
-                    .map_err(|e| format!("bad proxy path `{proxy}`: {e}"))?;
+                let request = http::Request::get(&proxy).body(Vec::new()).map_err(|e| {
+                    TransportError::BadPath {
+                        path: proxy.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
                 let text = cx
                     .cluster
                     .client()
@@ -193,9 +223,9 @@ async fn read_pods(
                     .await
                     .map_err(|e| {
                         let what = format!("pod `{pod}` port {port} path `{path}`");
-                        cx.cluster.explain(e, &what, ns).to_string()
+                        cx.cluster.explain(e, &what, ns)
                     })?;
-                ServingSnapshot::parse(&text).map_err(|e| e.to_string())
+                Ok(ServingSnapshot::parse(&text)?)
             })
             .await;
             Reading {
@@ -369,40 +399,29 @@ fn quantiles(latency: Option<Latency>) -> String {
 /// Run `work`, or say it did not finish before `deadline`.
 async fn within<T>(
     deadline: Instant,
-    work: impl Future<Output = Result<T, String>>,
-) -> Result<T, String> {
+    work: impl Future<Output = Result<T, ScrapeError>>,
+) -> Result<T, ScrapeError> {
     let limit = deadline.saturating_duration_since(Instant::now());
     match tokio::time::timeout_at(deadline, work).await {
         Ok(outcome) => outcome,
-        Err(_) => Err(format!(
-            "no answer within {}; the server hangs or the network drops packets",
-            super::human_duration(round_ms(limit))
-        )),
+        Err(_) => Err(ScrapeError::Timeout(super::human_duration(round_up(limit)))),
     }
 }
 
-fn round_ms(d: Duration) -> Duration {
-    Duration::from_millis(d.as_millis() as u64)
+/// The deadline was set a moment before the wait began: show `900ms`, not `899ms`.
+fn round_up(d: Duration) -> Duration {
+    Duration::from_millis((d.as_millis() as u64).div_ceil(100) * 100)
 }
 
 /// GET `url` with reqwest; the step's deadline bounds it.
-async fn fetch_url(url: &str) -> Result<ServingSnapshot, String> {
-    let response = http_client()?
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("GET {url} failed: {}", root_cause(&e)))?;
-    let status = response.status();
-    let text = response
-        .text()
-        .await
-        .map_err(|e| format!("reading the answer of {url} failed: {}", root_cause(&e)))?;
-    if !status.is_success() {
-        return Err(format!(
-            "GET {url} answered HTTP {}: {}",
-            status.as_u16(),
-            crate::probe::truncate(&text, 120)
-        ));
+async fn fetch_url(url: &str) -> Result<ServingSnapshot, ScrapeError> {
+    let answer = transport::get(url).await?;
+    if !(200..300).contains(&answer.status) {
+        return Err(ScrapeError::Http {
+            url: url.to_string(),
+            status: answer.status,
+            snippet: crate::probe::truncate(&answer.body, crate::probe::SNIPPET),
+        });
     }
-    ServingSnapshot::parse(&text).map_err(|e| e.to_string())
+    Ok(ServingSnapshot::parse(&answer.body)?)
 }
