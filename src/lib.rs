@@ -9,6 +9,8 @@ pub mod chat;
 pub mod check;
 pub mod cluster;
 pub mod command;
+pub mod metrics;
+pub mod probe;
 pub mod render;
 pub mod runbook;
 pub mod sim;

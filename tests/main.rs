@@ -1,7 +1,9 @@
 //! Firebreak's integration tests: one crate, one module per concept.
 
+mod canary;
 mod cli;
 mod deploy;
+mod metrics;
 mod runbook;
 mod sim;
 mod sim_scenarios;

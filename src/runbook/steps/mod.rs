@@ -5,8 +5,10 @@
 //! `title:` and `timeout:`; each struct declares them itself, because serde's `flatten` would
 //! stop `deny_unknown_fields` from catching typos.
 
+pub mod canary;
 pub mod events;
 pub mod logs;
+pub mod metrics;
 pub mod pods;
 pub mod rollout_history;
 
@@ -36,6 +38,10 @@ pub enum StepSpec {
     Logs(logs::Logs),
     /// The deployment's revisions, newest first.
     RolloutHistory(rollout_history::RolloutHistory),
+    /// vLLM serving metrics per pod against the SLO: KV cache, queue, preemptions, latency.
+    Metrics(metrics::Metrics),
+    /// Golden prompts against the model, answers checked, pass rate against the SLO.
+    Canary(canary::Canary),
 }
 
 impl StepSpec {
@@ -46,6 +52,8 @@ impl StepSpec {
             StepSpec::Events(_) => "events",
             StepSpec::Logs(_) => "logs",
             StepSpec::RolloutHistory(_) => "rollout_history",
+            StepSpec::Metrics(_) => "metrics",
+            StepSpec::Canary(_) => "canary",
         }
     }
 
@@ -56,6 +64,8 @@ impl StepSpec {
             StepSpec::Events(s) => (s.title.as_ref(), s.timeout),
             StepSpec::Logs(s) => (s.title.as_ref(), s.timeout),
             StepSpec::RolloutHistory(s) => (s.title.as_ref(), s.timeout),
+            StepSpec::Metrics(s) => (s.title.as_ref(), s.timeout),
+            StepSpec::Canary(s) => (s.title.as_ref(), s.timeout),
         }
     }
 
@@ -66,6 +76,8 @@ impl StepSpec {
             StepSpec::Events(_) => "Warning events".to_string(),
             StepSpec::Logs(s) => format!("Logs: {}", s.label),
             StepSpec::RolloutHistory(_) => "Rollout history".to_string(),
+            StepSpec::Metrics(_) => "Serving metrics".to_string(),
+            StepSpec::Canary(_) => "Golden prompts".to_string(),
         })
     }
 
@@ -80,6 +92,8 @@ impl StepSpec {
             StepSpec::Events(s) => s.run(cx).await,
             StepSpec::Logs(s) => s.run(cx).await,
             StepSpec::RolloutHistory(s) => s.run(cx).await,
+            StepSpec::Metrics(s) => s.run(cx).await,
+            StepSpec::Canary(s) => s.run(cx).await,
         }
     }
 }
