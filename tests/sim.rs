@@ -365,7 +365,10 @@ async fn kubectl_get_pods_sorted_by_restarts() -> TestResult {
     assert_eq!(rows[2][1], "1/1");
     assert_eq!(rows[4][3], "6", "{out}");
     // Under three minutes kubectl adds seconds (`2m1s`), and a loaded machine may take one.
-    assert!(rows[4][4].starts_with("(2m"), "restarts read `6 (2m ago)`: {out}");
+    assert!(
+        rows[4][4].starts_with("(2m"),
+        "restarts read `6 (2m ago)`: {out}"
+    );
     assert!(
         rows[1..].iter().all(|r| r.last() == Some(&"120m")),
         "2h reads as 120m, as kubectl prints it: {out}"

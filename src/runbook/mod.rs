@@ -1,6 +1,7 @@
 //! Runbooks as data: the YAML model of a service, its SLOs and its stages' steps, and loading
 //! it with errors that point at the file and line.
 
+pub mod signal;
 pub mod steps;
 
 use std::collections::BTreeMap;

@@ -11,6 +11,7 @@ use super::{DEFAULT_TIMEOUT, Finding, StepCx, StepError, StepOutput, Timeout, al
 use crate::metrics::histogram::seconds;
 use crate::probe::{GoldenPrompt, Outcome, PromptResult, SNIPPET, SuiteOptions, Target, truncate};
 use crate::render::Severity;
+use crate::runbook::signal::Signal;
 
 /// Runbook form of the `canary` step, checked when the runbook loads.
 #[derive(Debug, Clone, Deserialize)]
@@ -227,13 +228,25 @@ impl Canary {
                 slowest.name
             ));
         }
+        let wrong_answers = results
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Failed { .. }))
+            .count();
+        let no_answers = total - passed - wrong_answers;
+        // Wrong answers point at the model or its prompt; no answer at all at the engine.
+        let signal = if wrong_answers >= no_answers {
+            Signal::CanaryFailing
+        } else {
+            Signal::EngineErrors
+        };
         findings.push(if rate < self.min_pass_rate {
             Finding::new(
                 Severity::Critical,
                 format!("pass rate below SLO: {headline}"),
             )
+            .signal(signal)
         } else if passed < total {
-            Finding::new(Severity::Warning, headline)
+            Finding::new(Severity::Warning, headline).signal(signal)
         } else {
             Finding::new(Severity::Info, headline)
         });

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::{Finding, StepCx, StepError, StepOutput, Timeout, aligned_table};
 use crate::render::Severity;
+use crate::runbook::signal::Signal;
 
 /// Runbook form of the `logs` step.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +34,8 @@ pub struct Logs {
     pub warn_above: Option<f64>,
     /// Values above this are critical.
     pub critical_above: Option<f64>,
+    /// What a value above a threshold is evidence of, for the triage verdict.
+    pub signal: Option<Signal>,
 }
 
 fn default_tail() -> i64 {
@@ -126,22 +129,21 @@ impl Logs {
             let shown = match &reading.outcome {
                 Ok(Some(value)) => {
                     let text = format!("{value:.1}{}", self.unit);
-                    if let Some(limit) = self.critical_above.filter(|l| value > l) {
-                        findings.push(Finding::new(
-                            Severity::Critical,
+                    let breached = match (self.critical_above, self.warn_above) {
+                        (Some(limit), _) if *value > limit => Some((Severity::Critical, limit)),
+                        (_, Some(limit)) if *value > limit => Some((Severity::Warning, limit)),
+                        _ => None,
+                    };
+                    if let Some((severity, limit)) = breached {
+                        let mut finding = Finding::new(
+                            severity,
                             format!(
                                 "`{}` {} {text} (above {limit}{})",
                                 reading.pod, self.label, self.unit
                             ),
-                        ));
-                    } else if let Some(limit) = self.warn_above.filter(|l| value > l) {
-                        findings.push(Finding::new(
-                            Severity::Warning,
-                            format!(
-                                "`{}` {} {text} (above {limit}{})",
-                                reading.pod, self.label, self.unit
-                            ),
-                        ));
+                        );
+                        finding.signal = self.signal;
+                        findings.push(finding);
                     } else {
                         findings.push(Finding::new(
                             Severity::Info,

@@ -17,6 +17,7 @@ use crate::metrics::{ABNORMAL_FINISH_REASONS, Latency, ServingSnapshot};
 use crate::probe::transport::{self, TransportError};
 use crate::render::Severity;
 use crate::runbook::Slo;
+use crate::runbook::signal::Signal;
 
 /// KV cache usage above which the cache counts as full when the runbook has no SLO for it.
 pub const DEFAULT_KV_CACHE_MAX_PERCENT: f64 = 90.0;
@@ -253,12 +254,15 @@ impl Metrics {
                     format!(
                         "`{target}` KV cache {kv:.1}% (above {kv_max}%) with {waiting:.0} requests waiting: the engine is out of cache and queueing"
                     ),
-                ));
+                ).signal(Signal::KvCacheHigh));
             } else {
-                findings.push(Finding::new(
-                    Severity::Warning,
-                    format!("`{target}` KV cache {kv:.1}% (above {kv_max}%)"),
-                ));
+                findings.push(
+                    Finding::new(
+                        Severity::Warning,
+                        format!("`{target}` KV cache {kv:.1}% (above {kv_max}%)"),
+                    )
+                    .signal(Signal::KvCacheHigh),
+                );
             }
         }
         if let Some(p) = s.preemptions_total.filter(|p| *p > 0.0) {
@@ -267,7 +271,7 @@ impl Metrics {
                 format!(
                     "`{target}` {p:.0} preemptions since start: the KV cache ran out and requests were recomputed"
                 ),
-            ));
+            ).signal(Signal::Preemptions));
         }
         let total = s.finished_total();
         for reason in ABNORMAL_FINISH_REASONS {
@@ -288,7 +292,7 @@ impl Metrics {
                         self.finish_warn_percent,
                         finish_hint(reason)
                     ),
-                ));
+                ).signal(if reason == "error" || reason == "abort" { Signal::EngineErrors } else { Signal::OutputAbnormal }));
             }
         }
         for (label, latency, target_p95) in [
@@ -299,13 +303,16 @@ impl Metrics {
                 continue;
             };
             if p95.value > limit || (p95.beyond_top_bucket && p95.value >= limit) {
-                findings.push(Finding::new(
-                    Severity::Warning,
-                    format!(
-                        "`{target}` {label} p95 {p95} since start (SLO {})",
-                        seconds(limit)
-                    ),
-                ));
+                findings.push(
+                    Finding::new(
+                        Severity::Warning,
+                        format!(
+                            "`{target}` {label} p95 {p95} since start (SLO {})",
+                            seconds(limit)
+                        ),
+                    )
+                    .signal(Signal::LatencySlo),
+                );
             }
         }
         findings.push(Finding::new(Severity::Info, summary(target, s)));

@@ -19,6 +19,7 @@ use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
+use super::signal::Signal;
 use super::{Runbook, Stage};
 use crate::cluster::{Cluster, ClusterError};
 use crate::render::Severity;
@@ -143,6 +144,8 @@ pub struct Finding {
     pub severity: Severity,
     /// One line, for a person.
     pub text: String,
+    /// The kind of evidence this is, for the triage verdict.
+    pub signal: Option<Signal>,
 }
 
 impl Finding {
@@ -151,7 +154,14 @@ impl Finding {
         Finding {
             severity,
             text: text.into(),
+            signal: None,
         }
+    }
+
+    /// The same finding, marked as evidence of `signal`.
+    pub fn signal(mut self, signal: Signal) -> Finding {
+        self.signal = Some(signal);
+        self
     }
 }
 

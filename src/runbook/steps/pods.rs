@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::{Finding, StepCx, StepError, StepOutput, Timeout, aligned_table};
 use crate::render::Severity;
+use crate::runbook::signal::Signal;
 
 /// Runbook form of the `pods` step.
 #[derive(Debug, Clone, Deserialize)]
@@ -128,13 +129,16 @@ impl Pods {
 
         let mut findings = Vec::new();
         if health.is_empty() {
-            findings.push(Finding::new(
-                Severity::Critical,
-                format!(
-                    "no pods match `{}` in namespace `{}`",
-                    runbook.selector, runbook.namespace
-                ),
-            ));
+            findings.push(
+                Finding::new(
+                    Severity::Critical,
+                    format!(
+                        "no pods match `{}` in namespace `{}`",
+                        runbook.selector, runbook.namespace
+                    ),
+                )
+                .signal(Signal::Unschedulable),
+            );
         }
         for pod in &health {
             findings.extend(self.judge(pod));
@@ -186,13 +190,16 @@ impl Pods {
         let oom = matches!(&pod.last_termination, Some((reason, code)) if reason == "OOMKilled" || *code == 137);
         if oom {
             let (reason, code) = pod.last_termination.clone().unwrap_or_default();
-            findings.push(Finding::new(
-                Severity::Critical,
-                format!(
-                    "`{}` was {reason} (exit {code}), {} restarts",
-                    pod.name, pod.restarts
-                ),
-            ));
+            findings.push(
+                Finding::new(
+                    Severity::Critical,
+                    format!(
+                        "`{}` was {reason} (exit {code}), {} restarts",
+                        pod.name, pod.restarts
+                    ),
+                )
+                .signal(Signal::OomKilled),
+            );
         }
         if pod.status == "CrashLoopBackOff" {
             let last = pod
@@ -200,34 +207,49 @@ impl Pods {
                 .as_ref()
                 .map(|(r, c)| format!(", last exit: {r} ({c})"))
                 .unwrap_or_default();
-            findings.push(Finding::new(
-                Severity::Critical,
-                format!(
-                    "`{}` is in CrashLoopBackOff, {} restarts{last}",
-                    pod.name, pod.restarts
-                ),
-            ));
+            findings.push(
+                Finding::new(
+                    Severity::Critical,
+                    format!(
+                        "`{}` is in CrashLoopBackOff, {} restarts{last}",
+                        pod.name, pod.restarts
+                    ),
+                )
+                .signal(Signal::CrashLoop),
+            );
         } else if !oom && pod.restarts >= self.restarts_warn {
-            findings.push(Finding::new(
-                Severity::Warning,
-                format!("`{}` restarted {} times", pod.name, pod.restarts),
-            ));
+            findings.push(
+                Finding::new(
+                    Severity::Warning,
+                    format!("`{}` restarted {} times", pod.name, pod.restarts),
+                )
+                .signal(Signal::Restarts),
+            );
         }
         if let Some(reason) = &pod.unschedulable {
-            findings.push(Finding::new(
-                Severity::Critical,
-                format!("`{}` is Pending: {reason}", pod.name),
-            ));
+            findings.push(
+                Finding::new(
+                    Severity::Critical,
+                    format!("`{}` is Pending: {reason}", pod.name),
+                )
+                .signal(Signal::Unschedulable),
+            );
         } else if pod.phase == "Pending" {
-            findings.push(Finding::new(
-                Severity::Warning,
-                format!("`{}` is Pending ({})", pod.name, pod.status),
-            ));
+            findings.push(
+                Finding::new(
+                    Severity::Warning,
+                    format!("`{}` is Pending ({})", pod.name, pod.status),
+                )
+                .signal(Signal::Unschedulable),
+            );
         } else if pod.phase == "Failed" || pod.phase == "Unknown" {
-            findings.push(Finding::new(
-                Severity::Critical,
-                format!("`{}` is {}", pod.name, pod.phase),
-            ));
+            findings.push(
+                Finding::new(
+                    Severity::Critical,
+                    format!("`{}` is {}", pod.name, pod.phase),
+                )
+                .signal(Signal::Restarts),
+            );
         }
         findings
     }
