@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::command::COMMANDS;
 use crate::render::{Severity, Templates};
+use crate::runbook::signal::Signal;
 use crate::runbook::steps::{Finding, StepReport, StepStatus};
+use crate::runbook::verdict;
 use crate::runbook::{Runbook, Runbooks, StageReport};
 
 /// The verdict on one path.
@@ -162,14 +164,34 @@ fn sample_report(stage: &'static str, done: bool) -> StageReport {
         kind: "pods",
         title: "Serving pods".into(),
         status,
-        findings: vec![Finding::new(
-            Severity::Critical,
-            "`model-server-x` was OOMKilled (exit 137), 6 restarts",
-        )],
+        findings: vec![
+            Finding::new(
+                Severity::Critical,
+                "`model-server-x` was OOMKilled (exit 137), 6 restarts",
+            )
+            .signal(Signal::OomKilled),
+            Finding::new(Severity::Warning, "`model-server-x` KV cache 97.0%")
+                .signal(Signal::KvCacheHigh),
+        ],
         table: Some("NAME  READY\nx     0/1".into()),
         error: error.map(str::to_string),
         elapsed_ms: 12,
     };
+    let steps = vec![
+        step(1, StepStatus::Critical, None),
+        step(
+            2,
+            if done {
+                StepStatus::Timeout
+            } else {
+                StepStatus::Pending
+            },
+            done.then_some("timed out after 10s"),
+        ),
+    ];
+    // Mixed signals, so templates meet the ranking as well as the verdict.
+    let verdict = (stage == "triage")
+        .then(|| verdict::judge(&steps, &verdict::default_rules("model-server")));
     StageReport {
         stage,
         service: "model-server".into(),
@@ -177,20 +199,10 @@ fn sample_report(stage: &'static str, done: bool) -> StageReport {
         deployment: "model-server".into(),
         selector: "app=model-server".into(),
         severity: Severity::Critical,
-        steps: vec![
-            step(1, StepStatus::Critical, None),
-            step(
-                2,
-                if done {
-                    StepStatus::Timeout
-                } else {
-                    StepStatus::Pending
-                },
-                done.then_some("timed out after 10s"),
-            ),
-        ],
+        steps,
         finished: if done { 2 } else { 1 },
         done,
         elapsed_ms: 40,
+        verdict,
     }
 }

@@ -20,7 +20,13 @@ use tokio::io::BufReader;
 #[command(name = "firebreak", version, about)]
 struct Cli {
     /// Log filter for stderr (tracing's env-filter syntax), e.g. `info` or `firebreak=debug`.
-    #[arg(long, global = true, env = "FIREBREAK_LOG", default_value = "warn")]
+    /// kube's client is silenced by default: every API failure it logs reaches the report.
+    #[arg(
+        long,
+        global = true,
+        env = "FIREBREAK_LOG",
+        default_value = "warn,kube_client=off"
+    )]
     log: String,
     #[command(subcommand)]
     command: Cmd,
@@ -105,6 +111,7 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     firebreak::cluster::install_crypto_provider();
     match run(cli.command).await {

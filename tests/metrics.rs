@@ -190,10 +190,7 @@ fn metrics_step(url: &str) -> String {
 }
 
 fn line_with(text: &str, needle: &str) -> String {
-    text.lines()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
-        .to_string()
+    crate::support::finding_line(text, needle)
 }
 
 #[tokio::test]

@@ -35,7 +35,17 @@ fn shipped_runbook_loads_with_every_stage() {
         .iter()
         .map(|s| s.kind())
         .collect();
-    assert_eq!(kinds, ["pods", "events", "logs", "rollout_history"]);
+    assert_eq!(
+        kinds,
+        [
+            "pods",
+            "events",
+            "logs",
+            "rollout_history",
+            "metrics",
+            "canary"
+        ]
+    );
     assert!(Runbooks::embedded().unwrap().get("model-server").is_some());
 }
 

@@ -62,3 +62,11 @@ pub async fn say(bot: &Bot, line: &str) -> Reply {
 pub fn shown(reply: &Reply) -> String {
     text::render(reply)
 }
+
+/// The step finding (not the verdict's copy of it, a `- ` evidence line) that contains `needle`.
+pub fn finding_line(text: &str, needle: &str) -> String {
+    text.lines()
+        .find(|l| l.contains(needle) && !l.starts_with("- "))
+        .unwrap_or_else(|| panic!("no finding with {needle:?} in:\n{text}"))
+        .to_string()
+}

@@ -110,7 +110,10 @@ impl Cluster {
         Cluster::from_config(kube::Config::new(uri))
     }
 
-    fn from_config(config: kube::Config) -> Result<Cluster, ClusterError> {
+    fn from_config(mut config: kube::Config) -> Result<Cluster, ClusterError> {
+        // kube retries 503s with backoff growing to minutes; a pod proxy answers 503 for a pod
+        // that is not running. Each step has its own timeout and reports the error instead.
+        config.default_retry = false;
         let endpoint = config
             .cluster_url
             .to_string()

@@ -72,6 +72,10 @@ pub async fn handle(
         elapsed_ms = report.elapsed_ms,
         "stage finished"
     );
+    let buttons = verdict_first(
+        buttons,
+        report.verdict.as_ref().and_then(|v| v.command.as_deref()),
+    );
     bot.templates
         .render(template, &report, report.severity, buttons)
 }
@@ -99,4 +103,31 @@ fn next_steps(runbook: &Runbook, stage: Stage) -> Vec<Button> {
             confirm: None,
         })
         .collect()
+}
+
+/// Put the verdict's suggested command first, as the primary button.
+fn verdict_first(mut buttons: Vec<Button>, command: Option<&str>) -> Vec<Button> {
+    let Some(command) = command else {
+        return buttons;
+    };
+    let suggested = match buttons.iter().position(|b| b.command == command) {
+        Some(index) => buttons.remove(index),
+        None => Button {
+            label: "Suggested next step".to_string(),
+            command: command.to_string(),
+            style: ButtonStyle::Primary,
+            confirm: None,
+        },
+    };
+    for button in &mut buttons {
+        button.style = ButtonStyle::Default;
+    }
+    buttons.insert(
+        0,
+        Button {
+            style: ButtonStyle::Primary,
+            ..suggested
+        },
+    );
+    buttons
 }

@@ -3,6 +3,7 @@
 
 pub mod signal;
 pub mod steps;
+pub mod verdict;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -99,6 +100,8 @@ pub struct Runbook {
     pub slo: Slo,
     /// The stages this runbook defines.
     pub stages: BTreeMap<Stage, StageSpec>,
+    /// How triage findings map to a failure class; the defaults when absent.
+    pub verdict: Option<verdict::VerdictSpec>,
     /// Where the runbook was loaded from.
     #[serde(skip)]
     pub source: String,
@@ -196,6 +199,14 @@ impl Runbook {
     /// The steps of `stage`, if this runbook defines it.
     pub fn stage(&self, stage: Stage) -> Option<&StageSpec> {
         self.stages.get(&stage)
+    }
+
+    /// The verdict rules: the runbook's own, else the shipped defaults.
+    pub fn verdict_rules(&self) -> Vec<verdict::Rule> {
+        match &self.verdict {
+            Some(spec) => spec.rules.clone(),
+            None => verdict::default_rules(&self.service),
+        }
     }
 
     /// The container that log steps read by default.

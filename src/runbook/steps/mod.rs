@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use super::signal::Signal;
+use super::verdict::{self, Rule, Verdict};
 use super::{Runbook, Stage};
 use crate::cluster::{Cluster, ClusterError};
 use crate::render::Severity;
@@ -271,10 +272,13 @@ pub struct StageReport {
     pub done: bool,
     /// Wall time so far.
     pub elapsed_ms: u64,
+    /// Triage only: the failure class and its evidence, from the steps finished so far.
+    pub verdict: Option<Verdict>,
 }
 
 impl StageReport {
-    fn refresh(&mut self, started: Instant) {
+    fn refresh(&mut self, started: Instant, rules: Option<&[Rule]>) {
+        self.verdict = rules.map(|rules| verdict::judge(&self.steps, rules));
         self.finished = self
             .steps
             .iter()
@@ -318,8 +322,10 @@ pub async fn run_stage(
         finished: 0,
         done: false,
         elapsed_ms: 0,
+        verdict: None,
     };
-    report.refresh(started);
+    let rules = (stage == Stage::Triage).then(|| runbook.verdict_rules());
+    report.refresh(started, rules.as_deref());
     let cx = StepCx { runbook, cluster };
     let mut running: FuturesUnordered<_> = steps
         .iter()
@@ -369,7 +375,7 @@ pub async fn run_stage(
                 ));
             }
         }
-        report.refresh(started);
+        report.refresh(started, rules.as_deref());
         on_progress(&report);
     }
     report
