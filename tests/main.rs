@@ -10,3 +10,4 @@ mod sim_scenarios;
 mod sim_workload;
 mod support;
 mod triage;
+mod verdict;
