@@ -19,10 +19,19 @@ fn triage(scenario: &str) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .expect("firebreak runs");
-    child.stdin.take().unwrap().write_all(b"/triage model-server\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"/triage model-server\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     text
 }
 
@@ -30,9 +39,17 @@ fn triage(scenario: &str) -> String {
 fn verdict_of(text: &str) -> (String, Vec<String>) {
     let class = text
         .lines()
-        .find_map(|l| l.trim().strip_prefix("Verdict").map(|v| v.trim().to_string()))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Verdict")
+                .map(|v| v.trim().to_string())
+        })
         .unwrap_or_else(|| panic!("no verdict in:\n{text}"));
-    let evidence = text.lines().filter(|l| l.starts_with("- ")).map(str::to_string).collect();
+    let evidence = text
+        .lines()
+        .filter(|l| l.starts_with("- "))
+        .map(str::to_string)
+        .collect();
     (class, evidence)
 }
 
@@ -65,9 +82,14 @@ fn mixed_signals_are_ranked() {
     let text = triage("demo");
     let (verdict, _) = verdict_of(&text);
     assert_eq!(verdict, "infrastructure", "{text}");
-    let ranking = text.lines().find(|l| l.contains("Signals point several ways")).unwrap_or_else(|| panic!("{text}"));
+    let ranking = text
+        .lines()
+        .find(|l| l.contains("Signals point several ways"))
+        .unwrap_or_else(|| panic!("{text}"));
     let infra = ranking.find("infrastructure").unwrap();
-    let engine = ranking.find("serving-engine").unwrap_or_else(|| panic!("{ranking}"));
+    let engine = ranking
+        .find("serving-engine")
+        .unwrap_or_else(|| panic!("{ranking}"));
     assert!(infra < engine, "{ranking}");
 }
 
@@ -83,7 +105,10 @@ fn verdict_rules_are_data_and_checked_at_load() {
     match Runbook::from_yaml(&typo, "typo.yaml") {
         Err(RunbookError::Parse { line, message, .. }) => {
             assert!(line > 0);
-            assert!(message.contains("unknown variant `canary_failed`"), "{message}");
+            assert!(
+                message.contains("unknown variant `canary_failed`"),
+                "{message}"
+            );
         }
         other => panic!("expected a parse error, got {other:?}"),
     }

@@ -7,6 +7,7 @@
 //! test double for Firebreak's integration tests and the cluster behind `firebreak demo`.
 
 mod api;
+mod columns;
 mod discovery;
 mod manifest;
 mod proxy;
