@@ -10,6 +10,7 @@ pub mod events;
 pub mod logs;
 pub mod metrics;
 pub mod pods;
+pub mod prometheus;
 pub mod rollout_history;
 
 use std::time::{Duration, Instant};
@@ -43,6 +44,8 @@ pub enum StepSpec {
     Metrics(metrics::Metrics),
     /// Golden prompts against the model, answers checked, pass rate against the SLO.
     Canary(canary::Canary),
+    /// PromQL against a Prometheus server: queries, thresholds and error-budget burn rates.
+    Prometheus(prometheus::Prometheus),
 }
 
 impl StepSpec {
@@ -55,6 +58,7 @@ impl StepSpec {
             StepSpec::RolloutHistory(_) => "rollout_history",
             StepSpec::Metrics(_) => "metrics",
             StepSpec::Canary(_) => "canary",
+            StepSpec::Prometheus(_) => "prometheus",
         }
     }
 
@@ -67,6 +71,7 @@ impl StepSpec {
             StepSpec::RolloutHistory(s) => (s.title.as_ref(), s.timeout),
             StepSpec::Metrics(s) => (s.title.as_ref(), s.timeout),
             StepSpec::Canary(s) => (s.title.as_ref(), s.timeout),
+            StepSpec::Prometheus(s) => (s.title.as_ref(), s.timeout),
         }
     }
 
@@ -79,6 +84,7 @@ impl StepSpec {
             StepSpec::RolloutHistory(_) => "Rollout history".to_string(),
             StepSpec::Metrics(_) => "Serving metrics".to_string(),
             StepSpec::Canary(_) => "Golden prompts".to_string(),
+            StepSpec::Prometheus(_) => "Prometheus".to_string(),
         })
     }
 
@@ -95,6 +101,7 @@ impl StepSpec {
             StepSpec::RolloutHistory(s) => s.run(cx).await,
             StepSpec::Metrics(s) => s.run(cx).await,
             StepSpec::Canary(s) => s.run(cx).await,
+            StepSpec::Prometheus(s) => s.run(cx).await,
         }
     }
 }
