@@ -79,7 +79,9 @@ impl Answer {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PromError {
     /// Nothing answered (refused, DNS, reset).
-    #[error("cannot reach Prometheus at {url}: {reason}; is `url:` in the runbook right and the server up?")]
+    #[error(
+        "cannot reach Prometheus at {url}: {reason}; is `url:` in the runbook right and the server up?"
+    )]
     Unreachable {
         /// The request URL, without the query.
         url: String,
@@ -87,7 +89,9 @@ pub enum PromError {
         reason: String,
     },
     /// No answer in time.
-    #[error("Prometheus at {url} did not answer within {after:?}; the query may be too heavy or the server overloaded")]
+    #[error(
+        "Prometheus at {url} did not answer within {after:?}; the query may be too heavy or the server overloaded"
+    )]
     Timeout {
         /// The request URL.
         url: String,
@@ -107,7 +111,9 @@ pub enum PromError {
         error: String,
     },
     /// The answer is not Prometheus' JSON envelope (a proxy's HTML page, a wrong port).
-    #[error("{url} answered HTTP {status} with something that is not Prometheus API JSON (`{snippet}`); does `url:` point at Prometheus itself?")]
+    #[error(
+        "{url} answered HTTP {status} with something that is not Prometheus API JSON (`{snippet}`); does `url:` point at Prometheus itself?"
+    )]
     NotPrometheus {
         /// The request URL.
         url: String,
@@ -431,7 +437,10 @@ mod tests {
     fn times() {
         assert_eq!(parse_time("1767225600"), Some(1_767_225_600.0));
         assert_eq!(parse_time("2026-01-01T00:00:00Z"), Some(1_767_225_600.0));
-        assert_eq!(parse_time("2026-01-01T01:00:00+01:00"), Some(1_767_225_600.0));
+        assert_eq!(
+            parse_time("2026-01-01T01:00:00+01:00"),
+            Some(1_767_225_600.0)
+        );
         assert_eq!(parse_time("1970-01-01T00:00:01.5Z"), Some(1.5));
         assert_eq!(parse_time("yesterday"), None);
     }
