@@ -297,6 +297,28 @@ async fn an_unreachable_prometheus_fails_the_step_with_the_address() {
     );
 }
 
+#[tokio::test]
+async fn a_prometheus_that_hangs_fails_the_step_before_the_runner_times_out() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let steps = format!(
+        "      - kind: prometheus\n        url: http://127.0.0.1:{port}\n        timeout: 1s\n        queries: [{{name: up, query: up}}]\n"
+    );
+    let report = triage(&steps).await;
+    hold.abort();
+    let step = &report.steps[0];
+    assert_eq!(step.status, StepStatus::Error, "{step:#?}");
+    let error = step.error.clone().unwrap_or_default();
+    assert!(error.contains("did not answer within 800ms"), "{error}");
+}
+
 #[test]
 fn mistakes_in_the_step_are_refused_when_the_runbook_loads() {
     let cases = [
@@ -322,6 +344,18 @@ fn mistakes_in_the_step_are_refused_when_the_runbook_loads() {
             "latency",
         ),
     ];
+    // The README's example loads.
+    runbook(
+        r#"      - kind: prometheus
+        url: http://prometheus.monitoring:9090
+        burn_rate:
+          - name: availability
+            objective: 99.9
+            error_ratio: 'sum(rate(http_requests_total{code=~"5.."}[$window])) / sum(rate(http_requests_total[$window]))'
+        thresholds:
+          - {name: TTFT p95, query: 'histogram_quantile(0.95, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket[5m])))', above: 2, signal: latency_slo}
+"#,
+    );
     for (body, expected) in cases {
         let yaml = format!(
             "service: s\nnamespace: n\nselector: app=s\ndeployment: s\nstages:\n  triage:\n    steps:\n      - kind: prometheus\n        url: http://p:9090\n        {body}\n"

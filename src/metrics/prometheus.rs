@@ -454,6 +454,9 @@ mod tests {
         assert_eq!(firing_rule(&burn), None, "short window has recovered");
         burn.insert("5m", 15.0);
         assert_eq!(firing_rule(&burn).map(|r| r.long), Some("1h"));
+        let slow = BTreeMap::from([("1d", 4.0), ("6h", 3.5), ("1h", 3.0), ("5m", 2.0)]);
+        let rule = firing_rule(&slow).unwrap();
+        assert_eq!((rule.long, rule.severity), ("1d", Severity::Warning));
     }
 
     #[test]

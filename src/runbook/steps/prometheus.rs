@@ -412,12 +412,14 @@ async fn burn_rates(
 }
 
 /// A query that failed becomes a warning finding, except when Prometheus cannot be reached
-/// at all: then every other query fails the same way, so the step itself fails.
+/// or hangs: then every other query fails the same way (a hang would also use up the step's
+/// budget query after query), so the step itself fails with the reason.
 fn failed(name: &str, error: PromError) -> Result<Finding, StepError> {
     match error {
-        PromError::Unreachable { .. } | PromError::Client(_) | PromError::NotPrometheus { .. } => {
-            Err(step_error(error))
-        }
+        PromError::Unreachable { .. }
+        | PromError::Timeout { .. }
+        | PromError::Client(_)
+        | PromError::NotPrometheus { .. } => Err(step_error(error)),
         _ => {
             tracing::info!(check = name, error = %error, "prometheus query failed");
             Ok(Finding::new(
