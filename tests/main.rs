@@ -4,6 +4,7 @@ mod canary;
 mod cli;
 mod deploy;
 mod metrics;
+mod prometheus;
 mod runbook;
 mod sim;
 mod sim_scenarios;

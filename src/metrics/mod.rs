@@ -6,6 +6,7 @@
 
 pub mod exposition;
 pub mod histogram;
+pub mod prometheus;
 
 use std::collections::BTreeMap;
 

@@ -10,6 +10,7 @@ pub mod events;
 pub mod logs;
 pub mod metrics;
 pub mod pods;
+pub mod prometheus;
 pub mod rollout_history;
 
 use std::time::{Duration, Instant};
@@ -44,6 +45,8 @@ pub enum StepSpec {
     Metrics(metrics::Metrics),
     /// Golden prompts against the model, answers checked, pass rate against the SLO.
     Canary(canary::Canary),
+    /// PromQL against a Prometheus server: queries, thresholds and error-budget burn rates.
+    Prometheus(prometheus::Prometheus),
 }
 
 impl StepSpec {
@@ -56,6 +59,7 @@ impl StepSpec {
             StepSpec::RolloutHistory(_) => "rollout_history",
             StepSpec::Metrics(_) => "metrics",
             StepSpec::Canary(_) => "canary",
+            StepSpec::Prometheus(_) => "prometheus",
         }
     }
 
@@ -68,6 +72,7 @@ impl StepSpec {
             StepSpec::RolloutHistory(s) => (s.title.as_ref(), s.timeout),
             StepSpec::Metrics(s) => (s.title.as_ref(), s.timeout),
             StepSpec::Canary(s) => (s.title.as_ref(), s.timeout),
+            StepSpec::Prometheus(s) => (s.title.as_ref(), s.timeout),
         }
     }
 
@@ -80,6 +85,7 @@ impl StepSpec {
             StepSpec::RolloutHistory(_) => "Rollout history".to_string(),
             StepSpec::Metrics(_) => "Serving metrics".to_string(),
             StepSpec::Canary(_) => "Golden prompts".to_string(),
+            StepSpec::Prometheus(_) => "Prometheus".to_string(),
         })
     }
 
@@ -96,6 +102,7 @@ impl StepSpec {
             StepSpec::RolloutHistory(s) => s.run(cx).await,
             StepSpec::Metrics(s) => s.run(cx).await,
             StepSpec::Canary(s) => s.run(cx).await,
+            StepSpec::Prometheus(s) => s.run(cx).await,
         }
     }
 }
