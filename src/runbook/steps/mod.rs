@@ -191,6 +191,9 @@ pub enum StepError {
     /// Something the runbook names does not exist.
     #[error("{0}")]
     Missing(String),
+    /// The Prometheus server could not answer at all.
+    #[error(transparent)]
+    Prometheus(#[from] crate::metrics::prometheus::PromError),
 }
 
 /// Where a step stands.

@@ -190,7 +190,7 @@ impl Prometheus {
         let budget = self.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT);
         // Each request gets most of the step's budget, so a slow query comes back as a
         // named error rather than the whole step timing out.
-        let client = Client::new(&self.url, budget.mul_f64(0.8)).map_err(step_error)?;
+        let client = Client::new(&self.url, budget.mul_f64(0.8)).map_err(StepError::Prometheus)?;
         let at = self.at.unwrap_or_else(now);
         let mut findings = Vec::new();
         let mut tables = Vec::new();
@@ -419,7 +419,7 @@ fn failed(name: &str, error: PromError) -> Result<Finding, StepError> {
         PromError::Unreachable { .. }
         | PromError::Timeout { .. }
         | PromError::Client(_)
-        | PromError::NotPrometheus { .. } => Err(step_error(error)),
+        | PromError::NotPrometheus { .. } => Err(StepError::Prometheus(error)),
         _ => {
             tracing::info!(check = name, error = %error, "prometheus query failed");
             Ok(Finding::new(
@@ -428,12 +428,6 @@ fn failed(name: &str, error: PromError) -> Result<Finding, StepError> {
             ))
         }
     }
-}
-
-fn step_error(error: PromError) -> StepError {
-    // StepError has no Prometheus variant (its file belongs to the runner); `Missing` carries
-    // the message, which already says what to fix.
-    StepError::Missing(error.to_string())
 }
 
 fn warn_about(name: &str, warnings: &[String]) {
