@@ -161,7 +161,7 @@ impl Gpu {
         findings.push(Finding::new(
             Severity::Info,
             format!(
-                "{free} of {total} {resource} free on {} nodes (Ready, schedulable)",
+                "{free} of {total} {resource} free on {} nodes (only Ready, schedulable nodes count as free)",
                 rows.len()
             ),
         ));
