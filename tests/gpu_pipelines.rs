@@ -64,7 +64,11 @@ const GPU_STEP: &str = "      - kind: gpu\n";
 async fn oom_scenario_has_no_free_gpu_for_the_pending_pod() {
     let step = run_one(Scenario::load("oom").unwrap(), GPU_STEP).await;
     let all = dump(&step);
-    assert_eq!(step.status, firebreak::runbook::StepStatus::Critical, "{all}");
+    assert_eq!(
+        step.status,
+        firebreak::runbook::StepStatus::Critical,
+        "{all}"
+    );
     let exhausted = with_signal(&step, Signal::GpuExhausted);
     assert_eq!(exhausted.len(), 1, "{all}");
     assert_eq!(exhausted[0].severity, Severity::Critical);
@@ -196,7 +200,11 @@ const PIPELINE_STEP: &str = "      - kind: pipelines\n        cronjobs:\n       
 async fn stale_rag_index_is_stale_and_its_jobs_failed() {
     let step = run_one(Scenario::load("stale-index").unwrap(), PIPELINE_STEP).await;
     let all = dump(&step);
-    assert_eq!(step.status, firebreak::runbook::StepStatus::Critical, "{all}");
+    assert_eq!(
+        step.status,
+        firebreak::runbook::StepStatus::Critical,
+        "{all}"
+    );
     let stale = with_signal(&step, Signal::PipelineStale);
     assert_eq!(stale.len(), 1, "{all}");
     assert_eq!(
@@ -228,7 +236,10 @@ async fn a_generous_target_is_fresh_but_failures_still_count() {
     let steps = "      - kind: pipelines\n        cronjobs:\n          - name: rag-index-rebuild\n            max_age: 4d\n";
     let step = run_one(Scenario::load("stale-index").unwrap(), steps).await;
     let all = dump(&step);
-    assert!(with_signal(&step, Signal::PipelineStale).is_empty(), "{all}");
+    assert!(
+        with_signal(&step, Signal::PipelineStale).is_empty(),
+        "{all}"
+    );
     assert_eq!(with_signal(&step, Signal::PipelineFailed).len(), 1, "{all}");
 }
 
@@ -257,7 +268,10 @@ async fn a_missing_cronjob_is_named() {
                 .contains("CronJob `rag-index-rebuild` not found in `ai-production`")),
         "{all}"
     );
-    assert!(with_signal(&step, Signal::PipelineStale).is_empty(), "{all}");
+    assert!(
+        with_signal(&step, Signal::PipelineStale).is_empty(),
+        "{all}"
+    );
 }
 
 #[test]
@@ -270,6 +284,11 @@ fn options_are_checked_when_the_runbook_loads() {
     };
     assert!(load("      - kind: gpu\n        dcgm_prot: 9400\n").is_err());
     assert!(load("      - kind: pipelines\n        cronjobs:\n          - name: x\n            max_age: 3 days\n").is_err());
-    assert!(load("      - kind: pipelines\n        jobs:\n          - {name_prefix: a, selector: b=c}\n").is_err());
+    assert!(
+        load(
+            "      - kind: pipelines\n        jobs:\n          - {name_prefix: a, selector: b=c}\n"
+        )
+        .is_err()
+    );
     assert!(load("      - kind: pipelines\n        cronjobs: [{name: x, max_age: 26h}]\n        jobs: [{selector: app=x, max_age: 3d}]\n").is_ok());
 }

@@ -272,49 +272,52 @@ impl Gpu {
                 names
                     .into_iter()
                     .map(|pod| {
-                        let path = format!("/api/v1/namespaces/{ns}/pods/{pod}:{port}/proxy/metrics");
+                        let path =
+                            format!("/api/v1/namespaces/{ns}/pods/{pod}:{port}/proxy/metrics");
                         (pod, Some(path))
                     })
                     .collect()
             }
             (None, None) => Vec::new(),
         };
-        let reads = futures::future::join_all(targets.into_iter().map(|(target, proxy)| async move {
-            let read = async {
-                match &proxy {
-                    Some(path) => {
-                        let request = http::Request::get(path).body(Vec::new()).map_err(|e| {
-                            TransportError::BadPath {
-                                path: path.clone(),
-                                reason: e.to_string(),
+        let reads =
+            futures::future::join_all(targets.into_iter().map(|(target, proxy)| async move {
+                let read = async {
+                    match &proxy {
+                        Some(path) => {
+                            let request =
+                                http::Request::get(path).body(Vec::new()).map_err(|e| {
+                                    TransportError::BadPath {
+                                        path: path.clone(),
+                                        reason: e.to_string(),
+                                    }
+                                })?;
+                            cx.cluster
+                                .client()
+                                .request_text(request)
+                                .await
+                                .map_err(|e| {
+                                    let what = format!("DCGM exporter of pod `{target}`");
+                                    DcgmError::Cluster(cx.cluster.explain(e, &what, ns))
+                                })
+                        }
+                        None => {
+                            let answer = transport::get(&target).await?;
+                            if (200..300).contains(&answer.status) {
+                                Ok(answer.body)
+                            } else {
+                                Err(DcgmError::Http(answer.status))
                             }
-                        })?;
-                        cx.cluster
-                            .client()
-                            .request_text(request)
-                            .await
-                            .map_err(|e| {
-                                let what = format!("DCGM exporter of pod `{target}`");
-                                DcgmError::Cluster(cx.cluster.explain(e, &what, ns))
-                            })
-                    }
-                    None => {
-                        let answer = transport::get(&target).await?;
-                        if (200..300).contains(&answer.status) {
-                            Ok(answer.body)
-                        } else {
-                            Err(DcgmError::Http(answer.status))
                         }
                     }
-                }
-            };
-            let outcome = match tokio::time::timeout_at(deadline, read).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(DcgmError::Timeout),
-            };
-            (target, outcome)
-        }))
-        .await;
+                };
+                let outcome = match tokio::time::timeout_at(deadline, read).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(DcgmError::Timeout),
+                };
+                (target, outcome)
+            }))
+            .await;
         let mut findings = Vec::new();
         for (target, outcome) in reads {
             match outcome {
@@ -382,13 +385,19 @@ fn judge_conditions(node: &Node, findings: &mut Vec<Finding>) {
         ),
     }
     for c in conditions.into_iter().flatten() {
-        if matches!(c.type_.as_str(), "MemoryPressure" | "DiskPressure" | "PIDPressure")
-            && c.status == "True"
+        if matches!(
+            c.type_.as_str(),
+            "MemoryPressure" | "DiskPressure" | "PIDPressure"
+        ) && c.status == "True"
         {
             findings.push(
                 Finding::new(
                     Severity::Warning,
-                    format!("node `{name}` has {}{}", c.type_, why(&c.reason, &c.message)),
+                    format!(
+                        "node `{name}` has {}{}",
+                        c.type_,
+                        why(&c.reason, &c.message)
+                    ),
                 )
                 .signal(Signal::NodeNotReady),
             );
@@ -403,10 +412,14 @@ pub fn xid_meaning(code: u32) -> &'static str {
         31 => "GPU memory page fault (often an application fault)",
         43 => "GPU stopped processing (a user application fault)",
         45 => "preemptive cleanup after an earlier error",
-        48 => "double-bit ECC error: the GPU's memory is failing; drain the node and reset or replace the GPU",
+        48 => {
+            "double-bit ECC error: the GPU's memory is failing; drain the node and reset or replace the GPU"
+        }
         63 | 64 => "ECC page retirement or row remapping event",
         74 => "NVLink error",
-        79 => "the GPU has fallen off the bus: drain the node, the GPU needs a reset or the node a reboot",
+        79 => {
+            "the GPU has fallen off the bus: drain the node, the GPU needs a reset or the node a reboot"
+        }
         92 => "high single-bit ECC error rate",
         94 | 95 => "contained/uncontained ECC error",
         _ => "see NVIDIA's XID catalogue",

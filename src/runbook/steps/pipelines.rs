@@ -279,7 +279,9 @@ fn failures(label: &str, now: Timestamp, runs: &[&Job]) -> Option<Finding> {
         })
         .collect();
     let (newest_failed, why) = failed.first()?;
-    let newest_is_failed = runs.first().map(|j| j.metadata.name == newest_failed.metadata.name)
+    let newest_is_failed = runs
+        .first()
+        .map(|j| j.metadata.name == newest_failed.metadata.name)
         == Some(true);
     let job = newest_failed.metadata.name.as_deref().unwrap_or("?");
     let when = started(newest_failed)
@@ -330,7 +332,9 @@ fn outcome(job: &Job) -> Outcome {
             return Outcome::Failed(why);
         }
     }
-    if conditions.clone().any(|c| c.type_ == "Complete" && c.status == "True")
+    if conditions
+        .clone()
+        .any(|c| c.type_ == "Complete" && c.status == "True")
         || status.succeeded.unwrap_or(0) > 0 && status.active.unwrap_or(0) == 0
     {
         return Outcome::Succeeded;
@@ -395,8 +399,7 @@ mod tests {
 
     #[test]
     fn a_job_check_needs_one_matcher() {
-        let both: Result<JobCheck, _> =
-            serde_norway::from_str("{name_prefix: a, selector: 'x=y'}");
+        let both: Result<JobCheck, _> = serde_norway::from_str("{name_prefix: a, selector: 'x=y'}");
         assert!(both.is_err());
         let one: JobCheck = serde_norway::from_str("{name_prefix: embed-, max_age: 3d}").unwrap();
         assert_eq!(one.matcher, JobMatch::NamePrefix("embed-".into()));
