@@ -283,6 +283,15 @@ fn options_are_checked_when_the_runbook_loads() {
         Runbook::from_yaml(&text, "t.yaml").map(drop)
     };
     assert!(load("      - kind: gpu\n        dcgm_prot: 9400\n").is_err());
+    assert!(
+        load(
+            "      - kind: gpu\n        dcgm_port: 9400\n        dcgm_url: http://d:9400/metrics\n"
+        )
+        .is_err()
+    );
+    assert!(
+        load("      - kind: gpu\n        resource: amd.com/gpu\n        dcgm_port: 9400\n").is_ok()
+    );
     assert!(load("      - kind: pipelines\n        cronjobs:\n          - name: x\n            max_age: 3 days\n").is_err());
     assert!(
         load(
@@ -291,4 +300,56 @@ fn options_are_checked_when_the_runbook_loads() {
         .is_err()
     );
     assert!(load("      - kind: pipelines\n        cronjobs: [{name: x, max_age: 26h}]\n        jobs: [{selector: app=x, max_age: 3d}]\n").is_ok());
+}
+
+#[tokio::test]
+async fn node_selector_narrows_the_nodes_and_an_empty_match_says_so() {
+    let step = run_one(
+        Scenario::load("oom").unwrap(),
+        "      - kind: gpu\n        node_selector: kubernetes.io/hostname=gpu-node-b\n",
+    )
+    .await;
+    let all = dump(&step);
+    let table = step.table.clone().unwrap_or_default();
+    assert_eq!(table.lines().count(), 2, "{all}");
+    assert!(table.contains("gpu-node-b"), "{all}");
+    let step = run_one(
+        Scenario::load("oom").unwrap(),
+        "      - kind: gpu\n        node_selector: pool=tpu\n",
+    )
+    .await;
+    let all = dump(&step);
+    assert!(
+        step.findings
+            .iter()
+            .any(|f| f.text.contains("no nodes match `pool=tpu`")),
+        "{all}"
+    );
+}
+
+#[tokio::test]
+async fn dcgm_url_reads_one_exporter() {
+    use axum::Router;
+    use axum::routing::get;
+    let app = Router::new().route(
+        "/metrics",
+        get(|| async {
+            "# TYPE DCGM_FI_DEV_XID_ERRORS gauge\nDCGM_FI_DEV_XID_ERRORS{gpu=\"0\",Hostname=\"h1\"} 0\nDCGM_FI_DEV_XID_ERRORS{gpu=\"1\",Hostname=\"h1\"} 48\n"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let step = run_one(
+        Scenario::load("kv-cache").unwrap(),
+        &format!("      - kind: gpu\n        dcgm_url: {url}\n"),
+    )
+    .await;
+    let all = dump(&step);
+    let xids = with_signal(&step, Signal::GpuXid);
+    assert_eq!(xids.len(), 1, "{all}");
+    assert!(
+        xids[0].text.contains("GPU 1 on `h1`") && xids[0].text.contains("double-bit ECC"),
+        "{all}"
+    );
 }

@@ -16,16 +16,15 @@ use crate::probe::transport::{self, TransportError};
 use crate::render::Severity;
 use crate::runbook::signal::Signal;
 
-/// Runbook form of the `gpu` step.
+/// Runbook form of the `gpu` step, checked when the runbook loads.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "GpuDef")]
 pub struct Gpu {
     /// Heading shown in the report.
     pub title: Option<String>,
     /// Time limit for this step.
     pub timeout: Option<Timeout>,
     /// The extended resource that counts as a GPU.
-    #[serde(default = "default_resource")]
     pub resource: String,
     /// Label selector for the nodes to look at, e.g. `nvidia.com/gpu.present=true`.
     pub node_selector: Option<String>,
@@ -35,8 +34,45 @@ pub struct Gpu {
     pub dcgm_url: Option<String>,
 }
 
+/// The YAML as written; [`Gpu`] is built from it after cross-field checks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GpuDef {
+    title: Option<String>,
+    timeout: Option<Timeout>,
+    #[serde(default = "default_resource")]
+    resource: String,
+    node_selector: Option<String>,
+    dcgm_port: Option<u16>,
+    dcgm_url: Option<String>,
+}
+
 fn default_resource() -> String {
     "nvidia.com/gpu".to_string()
+}
+
+impl TryFrom<GpuDef> for Gpu {
+    type Error = String;
+
+    fn try_from(d: GpuDef) -> Result<Gpu, String> {
+        if d.dcgm_port.is_some() && d.dcgm_url.is_some() {
+            return Err(
+                "gpu: `dcgm_url:` reads one exporter, `dcgm_port:` reads each serving pod's; keep one"
+                    .to_string(),
+            );
+        }
+        if d.resource.trim().is_empty() {
+            return Err("gpu: `resource:` is empty; the default is `nvidia.com/gpu`".to_string());
+        }
+        Ok(Gpu {
+            title: d.title,
+            timeout: d.timeout,
+            resource: d.resource,
+            node_selector: d.node_selector,
+            dcgm_port: d.dcgm_port,
+            dcgm_url: d.dcgm_url,
+        })
+    }
 }
 
 /// Why one DCGM target could not be read; the step goes on with the others.
