@@ -43,6 +43,8 @@ fn shipped_runbook_loads_with_every_stage() {
             "logs",
             "rollout_history",
             "metrics",
+            "gpu",
+            "pipelines",
             "canary"
         ]
     );

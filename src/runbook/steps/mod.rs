@@ -7,8 +7,10 @@
 
 pub mod canary;
 pub mod events;
+pub mod gpu;
 pub mod logs;
 pub mod metrics;
+pub mod pipelines;
 pub mod pods;
 pub mod prometheus;
 pub mod rollout_history;
@@ -47,6 +49,10 @@ pub enum StepSpec {
     Canary(canary::Canary),
     /// PromQL against a Prometheus server: queries, thresholds and error-budget burn rates.
     Prometheus(prometheus::Prometheus),
+    /// GPU capacity and node health: allocatable vs requested, node conditions, DCGM XIDs.
+    Gpu(gpu::Gpu),
+    /// Data-pipeline CronJobs and Jobs: freshness against a target, failed runs.
+    Pipelines(pipelines::Pipelines),
 }
 
 impl StepSpec {
@@ -60,6 +66,8 @@ impl StepSpec {
             StepSpec::Metrics(_) => "metrics",
             StepSpec::Canary(_) => "canary",
             StepSpec::Prometheus(_) => "prometheus",
+            StepSpec::Gpu(_) => "gpu",
+            StepSpec::Pipelines(_) => "pipelines",
         }
     }
 
@@ -73,6 +81,8 @@ impl StepSpec {
             StepSpec::Metrics(s) => (s.title.as_ref(), s.timeout),
             StepSpec::Canary(s) => (s.title.as_ref(), s.timeout),
             StepSpec::Prometheus(s) => (s.title.as_ref(), s.timeout),
+            StepSpec::Gpu(s) => (s.title.as_ref(), s.timeout),
+            StepSpec::Pipelines(s) => (s.title.as_ref(), s.timeout),
         }
     }
 
@@ -86,6 +96,8 @@ impl StepSpec {
             StepSpec::Metrics(_) => "Serving metrics".to_string(),
             StepSpec::Canary(_) => "Golden prompts".to_string(),
             StepSpec::Prometheus(_) => "Prometheus".to_string(),
+            StepSpec::Gpu(_) => "GPUs and nodes".to_string(),
+            StepSpec::Pipelines(_) => "Data pipelines".to_string(),
         })
     }
 
@@ -103,6 +115,8 @@ impl StepSpec {
             StepSpec::Metrics(s) => s.run(cx).await,
             StepSpec::Canary(s) => s.run(cx).await,
             StepSpec::Prometheus(s) => s.run(cx).await,
+            StepSpec::Gpu(s) => s.run(cx).await,
+            StepSpec::Pipelines(s) => s.run(cx).await,
         }
     }
 }
@@ -122,7 +136,7 @@ impl<'de> Deserialize<'de> for Timeout {
     }
 }
 
-/// Parse `500ms`, `10s`, `2m`, `1h`.
+/// Parse `500ms`, `10s`, `2m`, `1h`, `3d`.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit())?;
@@ -133,6 +147,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "s" => Some(Duration::from_secs(n)),
         "m" => Some(Duration::from_secs(n.checked_mul(60)?)),
         "h" => Some(Duration::from_secs(n.checked_mul(3600)?)),
+        "d" => Some(Duration::from_secs(n.checked_mul(86_400)?)),
         _ => None,
     }
 }
@@ -446,7 +461,9 @@ mod tests {
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("10"), None);
         assert_eq!(parse_duration("s"), None);
-        assert_eq!(parse_duration("3d"), None);
+        assert_eq!(parse_duration("3d"), Some(Duration::from_secs(3 * 86_400)));
+        assert_eq!(parse_duration("26h"), Some(Duration::from_secs(26 * 3600)));
+        assert_eq!(parse_duration("3w"), None);
         assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(human_duration(Duration::from_secs(120)), "2m");
     }
