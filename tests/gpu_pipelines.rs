@@ -360,7 +360,16 @@ async fn a_healthy_pipeline_is_fresh() {
     // kv-cache's RAG index last succeeded 3h ago, inside the 26h target.
     let step = run_one(Scenario::load("kv-cache").unwrap(), PIPELINE_STEP).await;
     let all = dump(&step);
-    assert!(with_signal(&step, Signal::PipelineStale).is_empty(), "{all}");
-    assert!(with_signal(&step, Signal::PipelineFailed).is_empty(), "{all}");
-    assert!(all.contains("rag-index-rebuild") && all.contains("3h ago"), "{all}");
+    assert!(
+        with_signal(&step, Signal::PipelineStale).is_empty(),
+        "{all}"
+    );
+    assert!(
+        with_signal(&step, Signal::PipelineFailed).is_empty(),
+        "{all}"
+    );
+    assert!(
+        all.contains("rag-index-rebuild") && all.contains("3h ago"),
+        "{all}"
+    );
 }

@@ -1,8 +1,6 @@
 //! The triage verdict: which class of failure this is, the evidence that decided it, and the
 //! runbook's next step. Rules are data (a runbook's `verdict:`), with defaults shipped here.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::signal::{FailureClass, Signal};
@@ -122,6 +120,15 @@ pub struct Verdict {
     pub mixed: bool,
 }
 
+/// One rule's evidence while judging.
+#[derive(Default)]
+struct Tally {
+    /// Index of the rule in the runbook's order.
+    rule: usize,
+    score: f64,
+    evidence: Vec<(Severity, String)>,
+}
+
 fn weight_of(severity: Severity) -> f64 {
     match severity {
         Severity::Critical => 3.0,
@@ -132,7 +139,12 @@ fn weight_of(severity: Severity) -> f64 {
 
 /// Weigh the findings of `steps` under `rules`.
 pub fn judge(steps: &[StepReport], rules: &[Rule]) -> Verdict {
-    let mut scores: BTreeMap<usize, (f64, Vec<(Severity, String)>)> = BTreeMap::new();
+    let mut tallies: Vec<Tally> = (0..rules.len())
+        .map(|rule| Tally {
+            rule,
+            ..Tally::default()
+        })
+        .collect();
     for step in steps {
         for finding in &step.findings {
             let (Some(signal), weight) = (finding.signal, weight_of(finding.severity)) else {
@@ -141,11 +153,10 @@ pub fn judge(steps: &[StepReport], rules: &[Rule]) -> Verdict {
             if weight == 0.0 {
                 continue;
             }
-            for (index, rule) in rules.iter().enumerate() {
+            for (tally, rule) in tallies.iter_mut().zip(rules) {
                 if rule.signals.contains(&signal) {
-                    let entry = scores.entry(index).or_default();
-                    entry.0 += weight * rule.weight;
-                    entry.1.push((
+                    tally.score += weight * rule.weight;
+                    tally.evidence.push((
                         finding.severity,
                         format!("{}: {}", step.title, finding.text),
                     ));
@@ -153,18 +164,15 @@ pub fn judge(steps: &[StepReport], rules: &[Rule]) -> Verdict {
             }
         }
     }
+    tallies.retain(|t| !t.evidence.is_empty());
     // Best score first; on a tie the rule written first wins, so runbook order is a tie-break.
-    let mut ranked: Vec<(usize, f64, Vec<(Severity, String)>)> = scores
-        .into_iter()
-        .map(|(index, (score, evidence))| (index, score, evidence))
-        .collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let ranking: Vec<ClassScore> = ranked
+    tallies.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.rule.cmp(&b.rule)));
+    let ranking: Vec<ClassScore> = tallies
         .iter()
-        .map(|(index, score, evidence)| ClassScore {
-            class: rules[*index].class,
-            score: *score,
-            evidence: evidence.len(),
+        .map(|t| ClassScore {
+            class: rules[t.rule].class,
+            score: t.score,
+            evidence: t.evidence.len(),
         })
         .collect();
     let mixed = ranking
@@ -173,9 +181,9 @@ pub fn judge(steps: &[StepReport], rules: &[Rule]) -> Verdict {
         .collect::<std::collections::BTreeSet<_>>()
         .len()
         > 1;
-    match ranked.into_iter().next() {
-        Some((index, _, mut evidence)) => {
-            let rule = &rules[index];
+    match tallies.into_iter().next() {
+        Some(Tally { rule, mut evidence, .. }) => {
+            let rule = &rules[rule];
             evidence.sort_by_key(|(severity, _)| std::cmp::Reverse(*severity));
             evidence.truncate(MAX_EVIDENCE);
             Verdict {
