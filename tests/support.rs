@@ -1,6 +1,8 @@
 //! Shared test fixtures: a simulated cluster and a bot wired to it over loopback HTTP.
 
+use std::io::Write;
 use std::net::SocketAddr;
+use std::process::{Command, Output, Stdio};
 
 use firebreak::Bot;
 use firebreak::chat::{ChannelRef, Invocation, UserRef};
@@ -69,4 +71,25 @@ pub fn finding_line(text: &str, needle: &str) -> String {
         .find(|l| l.contains(needle) && !l.starts_with("- "))
         .unwrap_or_else(|| panic!("no finding with {needle:?} in:\n{text}"))
         .to_string()
+}
+
+/// Run the built binary from the repository root, as the README does, feeding `stdin`.
+pub fn firebreak(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_firebreak"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("FIREBREAK_RUNBOOKS")
+        .env_remove("FIREBREAK_TEMPLATES")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("firebreak runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }

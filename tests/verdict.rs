@@ -1,31 +1,12 @@
 //! The triage verdict end to end: each shipped scenario gets its failure class, with evidence,
 //! through the binary exactly as the README runs it.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use firebreak::runbook::{Runbook, RunbookError};
 
-use crate::support::SHIPPED_RUNBOOK;
+use crate::support::{SHIPPED_RUNBOOK, firebreak};
 
 fn triage(scenario: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_firebreak"))
-        .args(["demo", "--scenario", scenario])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("FIREBREAK_RUNBOOKS")
-        .env_remove("FIREBREAK_TEMPLATES")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("firebreak runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"/triage model-server\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = firebreak(&["demo", "--scenario", scenario], "/triage model-server\n");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),

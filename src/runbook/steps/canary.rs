@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::ListParams;
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -170,11 +168,7 @@ impl Canary {
     async fn ready_pod(&self, cx: &StepCx<'_>, port: u16) -> Result<Target, StepError> {
         let runbook = cx.runbook;
         let ns = &runbook.namespace;
-        let api = cx.cluster.namespaced::<Pod>(ns);
-        let pods = cx
-            .cluster
-            .list_all(&api, &ListParams::default().labels(&runbook.selector.0), ns)
-            .await?;
+        let pods = cx.serving_pods().await?;
         let mut ready: Vec<String> = pods
             .iter()
             .filter(|p| {

@@ -147,15 +147,7 @@ impl Gpu {
             .sum();
         let resource = &self.resource;
 
-        let runbook = cx.runbook;
-        let serving = cx
-            .cluster
-            .list_all(
-                &cx.cluster.namespaced::<Pod>(&runbook.namespace),
-                &ListParams::default().labels(&runbook.selector.0),
-                &runbook.namespace,
-            )
-            .await?;
+        let serving = cx.serving_pods().await?;
         let pending: Vec<(&str, u64)> = serving
             .iter()
             .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending"))

@@ -3,7 +3,7 @@
 
 use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{ListParams, LogParams};
+use kube::api::LogParams;
 use serde::Deserialize;
 
 use super::{Finding, StepCx, StepError, StepOutput, Timeout, aligned_table};
@@ -82,10 +82,7 @@ impl Logs {
         let runbook = cx.runbook;
         let ns = &runbook.namespace;
         let api = cx.cluster.namespaced::<Pod>(ns);
-        let pods = cx
-            .cluster
-            .list_all(&api, &ListParams::default().labels(&runbook.selector.0), ns)
-            .await?;
+        let pods = cx.serving_pods().await?;
         let container = self
             .container
             .clone()

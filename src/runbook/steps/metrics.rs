@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::ListParams;
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -195,11 +193,7 @@ async fn read_pods(
 ) -> Result<Vec<Reading>, StepError> {
     let runbook = cx.runbook;
     let ns = &runbook.namespace;
-    let api = cx.cluster.namespaced::<Pod>(ns);
-    let pods = cx
-        .cluster
-        .list_all(&api, &ListParams::default().labels(&runbook.selector.0), ns)
-        .await?;
+    let pods = cx.serving_pods().await?;
     // Only a running pod has a server behind the proxy; the `pods` step reports the rest.
     let mut names: Vec<String> = pods
         .iter()

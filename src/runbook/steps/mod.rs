@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
@@ -158,6 +160,16 @@ pub struct StepCx<'a> {
     pub runbook: &'a Runbook,
     /// The cluster to query.
     pub cluster: &'a Cluster,
+}
+
+impl StepCx<'_> {
+    /// The service's pods: the runbook's selector in its namespace, every page.
+    pub async fn serving_pods(&self) -> Result<Vec<Pod>, StepError> {
+        let ns = &self.runbook.namespace;
+        let api = self.cluster.namespaced::<Pod>(ns);
+        let params = ListParams::default().labels(&self.runbook.selector.0);
+        Ok(self.cluster.list_all(&api, &params, ns).await?)
+    }
 }
 
 /// One observation a step makes.
