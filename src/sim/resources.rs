@@ -12,11 +12,13 @@ pub(crate) enum Resource {
     ReplicaSets,
     Jobs,
     CronJobs,
+    /// Gateway API `HTTPRoute` (`gateway.networking.k8s.io/v1`), where canary weights live.
+    HttpRoutes,
 }
 
 impl Resource {
     /// Every served resource, in discovery order.
-    pub(crate) const ALL: [Resource; 9] = [
+    pub(crate) const ALL: [Resource; 10] = [
         Resource::Pods,
         Resource::Events,
         Resource::Nodes,
@@ -26,6 +28,7 @@ impl Resource {
         Resource::ReplicaSets,
         Resource::Jobs,
         Resource::CronJobs,
+        Resource::HttpRoutes,
     ];
 
     /// The API group ("" for the core group).
@@ -33,6 +36,7 @@ impl Resource {
         match self {
             Resource::Deployments | Resource::ReplicaSets => "apps",
             Resource::Jobs | Resource::CronJobs => "batch",
+            Resource::HttpRoutes => GATEWAY,
             _ => "",
         }
     }
@@ -42,6 +46,7 @@ impl Resource {
         match self.group() {
             "apps" => "apps/v1",
             "batch" => "batch/v1",
+            GATEWAY => "gateway.networking.k8s.io/v1",
             _ => "v1",
         }
     }
@@ -57,6 +62,7 @@ impl Resource {
             Resource::ReplicaSets => "replicasets",
             Resource::Jobs => "jobs",
             Resource::CronJobs => "cronjobs",
+            Resource::HttpRoutes => "httproutes",
         }
     }
 
@@ -71,6 +77,7 @@ impl Resource {
             Resource::ReplicaSets => "replicaset",
             Resource::Jobs => "job",
             Resource::CronJobs => "cronjob",
+            Resource::HttpRoutes => "httproute",
         }
     }
 
@@ -85,6 +92,7 @@ impl Resource {
             Resource::ReplicaSets => "ReplicaSet",
             Resource::Jobs => "Job",
             Resource::CronJobs => "CronJob",
+            Resource::HttpRoutes => "HTTPRoute",
         }
     }
 
@@ -97,7 +105,7 @@ impl Resource {
             Resource::ConfigMaps => &["cm"],
             Resource::Deployments => &["deploy"],
             Resource::ReplicaSets => &["rs"],
-            Resource::Jobs => &[],
+            Resource::Jobs | Resource::HttpRoutes => &[],
             Resource::CronJobs => &["cj"],
         }
     }
@@ -132,4 +140,7 @@ impl Resource {
 }
 
 /// The group/versions served under `/apis`, besides the core `v1`.
-pub(crate) const GROUPS: [&str; 2] = ["apps", "batch"];
+pub(crate) const GROUPS: [&str; 3] = ["apps", "batch", GATEWAY];
+
+/// The Gateway API group.
+pub(crate) const GATEWAY: &str = "gateway.networking.k8s.io";
