@@ -43,7 +43,9 @@ pub(crate) fn validate_http_route(doc: &Value) -> Result<(), String> {
         };
         for (j, r) in refs.iter().enumerate() {
             if r.get("name").and_then(Value::as_str).is_none() {
-                return Err(format!("spec.rules[{i}].backendRefs[{j}].name: Required value"));
+                return Err(format!(
+                    "spec.rules[{i}].backendRefs[{j}].name: Required value"
+                ));
             }
             if let Some(w) = r.get("weight")
                 && !w.as_u64().is_some_and(|w| w <= 1_000_000)
@@ -185,7 +187,9 @@ pub(crate) fn reconcile(store: &mut Store, ns: &str, name: &str, now: Timestamp)
         .map(|((_, n), p)| (n.clone(), p.clone()))
         .collect();
     // New pods keep serving what the old ones served behind the pod proxy.
-    let workload = pods.iter().find_map(|(n, _)| store.workload(ns, n).cloned());
+    let workload = pods
+        .iter()
+        .find_map(|(n, _)| store.workload(ns, n).cloned());
     let node = pods
         .iter()
         .find_map(|(_, p)| p.pointer("/spec/nodeName").cloned())
@@ -256,7 +260,13 @@ pub(crate) fn reconcile(store: &mut Store, ns: &str, name: &str, now: Timestamp)
     store.put(Resource::Deployments, ns, name, deploy);
 }
 
-fn new_replica_set(deploy: &Value, name: &str, ns: &str, template: &Value, now: Timestamp) -> (String, Value) {
+fn new_replica_set(
+    deploy: &Value,
+    name: &str,
+    ns: &str,
+    template: &Value,
+    now: Timestamp,
+) -> (String, Value) {
     let hash = suffix(fnv(&template.to_string()), 10);
     let rs_name = format!("{name}-{hash}");
     let mut labels = template
@@ -289,7 +299,14 @@ fn new_replica_set(deploy: &Value, name: &str, ns: &str, template: &Value, now: 
     (rs_name, rs)
 }
 
-fn new_pod(store: &Store, rs: &Value, pod_name: &str, ns: &str, node: &Value, now: Timestamp) -> Value {
+fn new_pod(
+    store: &Store,
+    rs: &Value,
+    pod_name: &str,
+    ns: &str,
+    node: &Value,
+    now: Timestamp,
+) -> Value {
     let ts = rfc3339(now);
     let template = rs.pointer("/spec/template").cloned().unwrap_or(Value::Null);
     let mut spec = template.get("spec").cloned().unwrap_or_else(|| json!({}));

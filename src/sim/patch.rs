@@ -115,7 +115,11 @@ fn strategic(target: Value, patch: &Value) -> Value {
 
 /// Merge lists of objects by `key` when every element has it; otherwise the patch replaces.
 fn merge_list(old: Vec<Value>, new: &[Value], key: &str) -> Value {
-    let keyed = |items: &[Value]| items.iter().all(|i| i.get(key).is_some_and(|k| !k.is_null()));
+    let keyed = |items: &[Value]| {
+        items
+            .iter()
+            .all(|i| i.get(key).is_some_and(|k| !k.is_null()))
+    };
     if new.is_empty() || !keyed(&old) || !keyed(new) {
         return Value::Array(new.iter().map(strip_directives).collect());
     }
@@ -270,7 +274,10 @@ mod tests {
         let p = json!({"$setElementOrder/containers": [{"name": "a"}],
             "containers": [{"name": "b", "image": "z"}, {"name": "a", "$patch": "delete"}]});
         let out = apply(PatchKind::Strategic, &t, &p).ok();
-        assert_eq!(out, Some(json!({"containers": [{"name": "b", "image": "z"}]})));
+        assert_eq!(
+            out,
+            Some(json!({"containers": [{"name": "b", "image": "z"}]}))
+        );
     }
 
     #[test]
@@ -286,7 +293,21 @@ mod tests {
         ]);
         let out = apply(PatchKind::Json, &t, &p).ok();
         assert_eq!(out, Some(json!({"a": [2, 3], "c": {"x/y": 2}, "d": 1})));
-        assert!(apply(PatchKind::Json, &t, &json!([{"op": "test", "path": "/a/0", "value": 9}])).is_err());
-        assert!(apply(PatchKind::Json, &t, &json!([{"op": "remove", "path": "/zz"}])).is_err());
+        assert!(
+            apply(
+                PatchKind::Json,
+                &t,
+                &json!([{"op": "test", "path": "/a/0", "value": 9}])
+            )
+            .is_err()
+        );
+        assert!(
+            apply(
+                PatchKind::Json,
+                &t,
+                &json!([{"op": "remove", "path": "/zz"}])
+            )
+            .is_err()
+        );
     }
 }

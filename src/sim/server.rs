@@ -419,7 +419,10 @@ fn dispatch(
         } if sub == "scale" && rest.is_empty() => store
             .get(Resource::Deployments, &ns, &name)
             .map(write::scale_of)
-            .map_or_else(|| Err(ApiError::not_found(Resource::Deployments, &name)), json),
+            .map_or_else(
+                || Err(ApiError::not_found(Resource::Deployments, &name)),
+                json,
+            ),
         Route::Subresource { .. } => Err(ApiError::no_route()),
     }
 }

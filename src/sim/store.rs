@@ -81,7 +81,12 @@ impl Store {
     }
 
     /// Remove one object, returning it; a pod's workload goes with it.
-    pub(crate) fn remove(&mut self, resource: Resource, namespace: &str, name: &str) -> Option<Value> {
+    pub(crate) fn remove(
+        &mut self,
+        resource: Resource,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Value> {
         let key = (namespace.to_string(), name.to_string());
         if resource == Resource::Pods {
             self.workloads.remove(&key);

@@ -47,6 +47,14 @@ pub(crate) fn dispatch(
             )));
         }
     };
+    // DeleteOptions in a DELETE body may ask for a dry run too (kube-rs puts it there).
+    let dry_run = dry_run
+        || (*method == Method::DELETE
+            && serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|o| o.get("dryRun").cloned())
+                .and_then(|d| d.as_array().cloned())
+                .is_some_and(|d| d.iter().any(|v| v == "All")));
     let not_allowed = || ApiError::method_not_allowed(&format!("{method} is not served here"));
     let (resource, ns, name, sub) = match route {
         Route::Object {
@@ -91,7 +99,12 @@ pub(crate) fn dispatch(
                     .map_err(|e| invalid_scale(&name, &e.to_string()))?;
             let replicas = typed.spec.and_then(|s| s.replicas).unwrap_or(0);
             if replicas < 0 {
-                return Err(invalid_scale(&name, &format!("spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0")));
+                return Err(invalid_scale(
+                    &name,
+                    &format!(
+                        "spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"
+                    ),
+                ));
             }
             let mut deploy = current.clone();
             deploy["spec"]["replicas"] = replicas.into();
@@ -141,8 +154,15 @@ fn check_put(resource: Resource, name: &str, current: &Value, new: &Value) -> Re
             new_name.unwrap_or("")
         )));
     }
-    let rv = new.pointer("/metadata/resourceVersion").and_then(Value::as_str);
-    if rv.is_some_and(|rv| Some(rv) != current.pointer("/metadata/resourceVersion").and_then(Value::as_str)) {
+    let rv = new
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str);
+    if rv.is_some_and(|rv| {
+        Some(rv)
+            != current
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+    }) {
         return Err(ApiError::conflict(resource, name));
     }
     Ok(())
@@ -161,7 +181,11 @@ fn commit(
     now: Timestamp,
 ) -> Result<Value, ApiError> {
     if !new.is_object() {
-        return Err(ApiError::invalid(resource, name, "the object must be a JSON object"));
+        return Err(ApiError::invalid(
+            resource,
+            name,
+            "the object must be a JSON object",
+        ));
     }
     // Identity is the server's, whatever the write said.
     for field in ["name", "namespace", "uid", "creationTimestamp"] {
@@ -236,7 +260,12 @@ pub(crate) fn scale_of(deploy: &Value) -> Value {
                 .join(",")
         })
         .unwrap_or_default();
-    let meta = |f: &str| deploy.pointer(&format!("/metadata/{f}")).cloned().unwrap_or(Value::Null);
+    let meta = |f: &str| {
+        deploy
+            .pointer(&format!("/metadata/{f}"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
