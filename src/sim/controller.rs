@@ -22,43 +22,6 @@ const HASH_LABEL: &str = "pod-template-hash";
 /// The alphabet Kubernetes uses for generated names (no vowels, no look-alikes).
 const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
-/// Check an HTTPRoute has the shape the simulator and Firebreak read (k8s-openapi has no type).
-pub(crate) fn validate_http_route(doc: &Value) -> Result<(), String> {
-    let spec = doc.get("spec").unwrap_or(&Value::Null);
-    if !(spec.is_null() || spec.is_object()) {
-        return Err("spec: must be an object".into());
-    }
-    let rules = spec.get("rules").unwrap_or(&Value::Null);
-    let rules = match rules {
-        Value::Null => return Ok(()),
-        Value::Array(r) => r,
-        _ => return Err("spec.rules: must be a list".into()),
-    };
-    for (i, rule) in rules.iter().enumerate() {
-        let refs = rule.get("backendRefs").unwrap_or(&Value::Null);
-        let refs = match refs {
-            Value::Null => continue,
-            Value::Array(r) => r,
-            _ => return Err(format!("spec.rules[{i}].backendRefs: must be a list")),
-        };
-        for (j, r) in refs.iter().enumerate() {
-            if r.get("name").and_then(Value::as_str).is_none() {
-                return Err(format!(
-                    "spec.rules[{i}].backendRefs[{j}].name: Required value"
-                ));
-            }
-            if let Some(w) = r.get("weight")
-                && !w.as_u64().is_some_and(|w| w <= 1_000_000)
-            {
-                return Err(format!(
-                    "spec.rules[{i}].backendRefs[{j}].weight: Invalid value: {w}: must be an integer between 0 and 1000000"
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// A template as the API server would store it, without `pod-template-hash`: round-tripping
 /// through the typed struct drops the `creationTimestamp: null` and other empty fields kubectl
 /// sends, so a rollback's template compares equal to the ReplicaSet it came from.

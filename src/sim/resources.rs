@@ -1,4 +1,7 @@
-//! The catalogue of resource types the simulator serves: names, groups, scope, short names.
+//! The catalogue of resource types the simulator serves: names, groups, scope, short names;
+//! and the HTTPRoute shape check, since k8s-openapi has no Gateway API types to validate with.
+
+use serde_json::Value;
 
 /// A resource type the simulated API server knows. One variant per Kubernetes kind served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -144,3 +147,40 @@ pub(crate) const GROUPS: [&str; 3] = ["apps", "batch", GATEWAY];
 
 /// The Gateway API group.
 pub(crate) const GATEWAY: &str = "gateway.networking.k8s.io";
+
+/// Check an HTTPRoute has the shape the simulator and Firebreak read (k8s-openapi has no type).
+pub(crate) fn validate_http_route(doc: &Value) -> Result<(), String> {
+    let spec = doc.get("spec").unwrap_or(&Value::Null);
+    if !(spec.is_null() || spec.is_object()) {
+        return Err("spec: must be an object".into());
+    }
+    let rules = spec.get("rules").unwrap_or(&Value::Null);
+    let rules = match rules {
+        Value::Null => return Ok(()),
+        Value::Array(r) => r,
+        _ => return Err("spec.rules: must be a list".into()),
+    };
+    for (i, rule) in rules.iter().enumerate() {
+        let refs = rule.get("backendRefs").unwrap_or(&Value::Null);
+        let refs = match refs {
+            Value::Null => continue,
+            Value::Array(r) => r,
+            _ => return Err(format!("spec.rules[{i}].backendRefs: must be a list")),
+        };
+        for (j, r) in refs.iter().enumerate() {
+            if r.get("name").and_then(Value::as_str).is_none() {
+                return Err(format!(
+                    "spec.rules[{i}].backendRefs[{j}].name: Required value"
+                ));
+            }
+            if let Some(w) = r.get("weight")
+                && w.as_u64().is_none_or(|w| w > 1_000_000)
+            {
+                return Err(format!(
+                    "spec.rules[{i}].backendRefs[{j}].weight: Invalid value: {w}: must be an integer between 0 and 1000000"
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -509,7 +509,7 @@ pub(crate) fn validate(resource: Resource, doc: &Value) -> Result<(), String> {
         Resource::Jobs => serde_json::from_value::<batch::Job>(v).map(drop),
         Resource::CronJobs => serde_json::from_value::<batch::CronJob>(v).map(drop),
         // k8s-openapi has no Gateway API types; check the shape the simulator reads.
-        Resource::HttpRoutes => return super::controller::validate_http_route(doc),
+        Resource::HttpRoutes => return super::resources::validate_http_route(doc),
     };
     r.map_err(|e| e.to_string())
 }
