@@ -390,6 +390,21 @@ async fn deleting_a_pod_gets_it_replaced() -> TestResult {
     let server = demo().await?;
     let pods: Api<Pod> = Api::namespaced(client(&server)?, NS);
     let victim = "model-server-7c9d4f8b6-x2k9p";
+    // Metadata patches on pods (e.g. labelling one out of service) store without a rollout.
+    let labelled = pods
+        .patch(
+            victim,
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"metadata": {"labels": {"quarantine": "true"}}})),
+        )
+        .await?;
+    let label = labelled
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("quarantine"))
+        .cloned();
+    assert_eq!(label.as_deref(), Some("true"));
     pods.delete(victim, &DeleteParams::default().dry_run())
         .await?;
     assert!(

@@ -172,7 +172,8 @@ pub(crate) fn reconcile(store: &mut Store, ns: &str, name: &str, now: Timestamp)
         if store.get(Resource::Pods, ns, &pod_name).is_some() {
             continue;
         }
-        let pod = new_pod(store, &rs, &pod_name, ns, &node, now);
+        let rv = store.next_resource_version();
+        let pod = new_pod(rv, &rs, &pod_name, ns, &node, now);
         if let Some(w) = &workload {
             store.set_workload(ns, &pod_name, w.clone());
         }
@@ -263,7 +264,7 @@ fn new_replica_set(
 }
 
 fn new_pod(
-    store: &Store,
+    resource_version: u64,
     rs: &Value,
     pod_name: &str,
     ns: &str,
@@ -300,7 +301,7 @@ fn new_pod(
             "namespace": ns,
             "uid": super::manifest::fake_uid("Pod", ns, pod_name),
             "creationTimestamp": ts,
-            "resourceVersion": (store.resource_version() + 1).to_string(),
+            "resourceVersion": resource_version.to_string(),
             "labels": template.pointer("/metadata/labels").cloned().unwrap_or_else(|| json!({})),
             "annotations": template.pointer("/metadata/annotations").cloned().unwrap_or_else(|| json!({})),
             "ownerReferences": owner_ref("ReplicaSet", rs),

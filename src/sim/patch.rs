@@ -14,8 +14,11 @@ use serde_json::{Map, Value};
 /// A PATCH body's flavour, from its Content-Type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PatchKind {
+    /// RFC 7386 merge patch.
     Merge,
+    /// RFC 6902 JSON patch.
     Json,
+    /// Kubernetes strategic merge patch (what kubectl sends by default).
     Strategic,
 }
 
