@@ -532,3 +532,70 @@ async fn kube_rs_replace_and_stale_resource_version_conflicts() -> TestResult {
     server.shutdown().await;
     Ok(())
 }
+
+/// A Deployment with no ReplicaSets or pods yet: the first write creates revision 1 and pods.
+#[tokio::test]
+async fn first_rollout_of_a_bare_deployment() -> TestResult {
+    let text = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+";
+    let server = SimServer::start(
+        Scenario::from_yaml(text, "web.yaml")?,
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await?;
+    let deploys: Api<Deployment> = Api::namespaced(client(&server)?, "shop");
+    let d = deploys
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.28"}]}}}})),
+        )
+        .await?;
+    let rev = d
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("deployment.kubernetes.io/revision"))
+        .cloned();
+    assert_eq!(rev.as_deref(), Some("1"));
+    let status = d.status.unwrap_or_default();
+    assert_eq!(
+        (
+            status.replicas,
+            status.ready_replicas,
+            status.updated_replicas
+        ),
+        (Some(2), Some(2), Some(2))
+    );
+    let rs: Api<ReplicaSet> = Api::namespaced(client(&server)?, "shop");
+    let sets = rs.list(&ListParams::default()).await?;
+    assert_eq!(sets.items.len(), 1);
+    let rs_name = sets.items[0].metadata.name.clone().unwrap_or_default();
+    assert!(rs_name.starts_with("web-"), "{rs_name}");
+    let pods: Api<Pod> = Api::namespaced(client(&server)?, "shop");
+    let list = pods.list(&ListParams::default().labels("app=web")).await?;
+    assert_eq!(list.items.len(), 2);
+    assert!(list.items.iter().all(|p| {
+        p.metadata
+            .name
+            .as_deref()
+            .is_some_and(|n| n.starts_with(&rs_name))
+    }));
+    server.shutdown().await;
+    Ok(())
+}
