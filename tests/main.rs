@@ -10,6 +10,7 @@ mod runbook;
 mod sim;
 mod sim_scenarios;
 mod sim_workload;
+mod sim_writes;
 mod support;
 mod triage;
 mod verdict;

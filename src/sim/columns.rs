@@ -231,5 +231,11 @@ pub(super) fn columns(resource: Resource) -> Vec<Column> {
             IMAGES,
             SELECTOR,
         ],
+        // The Gateway API CRD's printer columns.
+        Resource::HttpRoutes => vec![
+            NAME,
+            ("Hostnames", "string", 0, "Hostnames the route matches."),
+            AGE,
+        ],
     }
 }

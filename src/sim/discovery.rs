@@ -1,5 +1,6 @@
 //! Discovery documents: `/version`, `/api`, `/apis` and the per-group resource lists kubectl
-//! reads before anything else (a 404 on `/apis` is fatal for it).
+//! reads before anything else (a 404 on `/apis` is fatal for it). Verbs are what the
+//! simulator serves: get, list, patch, update, delete (no create or watch).
 
 use serde_json::{Value, json};
 
@@ -65,7 +66,7 @@ pub(crate) fn resource_list(group: &str) -> Option<Value> {
             "singularName": r.singular(),
             "namespaced": r.namespaced(),
             "kind": r.kind(),
-            "verbs": ["get", "list"],
+            "verbs": ["delete", "get", "list", "patch", "update"],
         });
         if !r.short_names().is_empty() {
             entry["shortNames"] = json!(r.short_names());
@@ -74,6 +75,14 @@ pub(crate) fn resource_list(group: &str) -> Option<Value> {
             entry["categories"] = json!(r.categories());
         }
         resources.push(entry);
+        if r == Resource::Deployments {
+            // kubectl scale finds the Scale kind's group/version here.
+            resources.push(json!({
+                "name": "deployments/scale", "singularName": "", "namespaced": true,
+                "group": "autoscaling", "version": "v1", "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if r == Resource::Pods {
             resources.push(json!({
                 "name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"],

@@ -1,4 +1,7 @@
-//! The catalogue of resource types the simulator serves: names, groups, scope, short names.
+//! The catalogue of resource types the simulator serves: names, groups, scope, short names;
+//! and the HTTPRoute shape check, since k8s-openapi has no Gateway API types to validate with.
+
+use serde_json::Value;
 
 /// A resource type the simulated API server knows. One variant per Kubernetes kind served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -12,11 +15,13 @@ pub(crate) enum Resource {
     ReplicaSets,
     Jobs,
     CronJobs,
+    /// Gateway API `HTTPRoute` (`gateway.networking.k8s.io/v1`), where canary weights live.
+    HttpRoutes,
 }
 
 impl Resource {
     /// Every served resource, in discovery order.
-    pub(crate) const ALL: [Resource; 9] = [
+    pub(crate) const ALL: [Resource; 10] = [
         Resource::Pods,
         Resource::Events,
         Resource::Nodes,
@@ -26,6 +31,7 @@ impl Resource {
         Resource::ReplicaSets,
         Resource::Jobs,
         Resource::CronJobs,
+        Resource::HttpRoutes,
     ];
 
     /// The API group ("" for the core group).
@@ -33,6 +39,7 @@ impl Resource {
         match self {
             Resource::Deployments | Resource::ReplicaSets => "apps",
             Resource::Jobs | Resource::CronJobs => "batch",
+            Resource::HttpRoutes => GATEWAY,
             _ => "",
         }
     }
@@ -42,6 +49,7 @@ impl Resource {
         match self.group() {
             "apps" => "apps/v1",
             "batch" => "batch/v1",
+            GATEWAY => "gateway.networking.k8s.io/v1",
             _ => "v1",
         }
     }
@@ -57,6 +65,7 @@ impl Resource {
             Resource::ReplicaSets => "replicasets",
             Resource::Jobs => "jobs",
             Resource::CronJobs => "cronjobs",
+            Resource::HttpRoutes => "httproutes",
         }
     }
 
@@ -71,6 +80,7 @@ impl Resource {
             Resource::ReplicaSets => "replicaset",
             Resource::Jobs => "job",
             Resource::CronJobs => "cronjob",
+            Resource::HttpRoutes => "httproute",
         }
     }
 
@@ -85,6 +95,7 @@ impl Resource {
             Resource::ReplicaSets => "ReplicaSet",
             Resource::Jobs => "Job",
             Resource::CronJobs => "CronJob",
+            Resource::HttpRoutes => "HTTPRoute",
         }
     }
 
@@ -97,7 +108,7 @@ impl Resource {
             Resource::ConfigMaps => &["cm"],
             Resource::Deployments => &["deploy"],
             Resource::ReplicaSets => &["rs"],
-            Resource::Jobs => &[],
+            Resource::Jobs | Resource::HttpRoutes => &[],
             Resource::CronJobs => &["cj"],
         }
     }
@@ -132,4 +143,44 @@ impl Resource {
 }
 
 /// The group/versions served under `/apis`, besides the core `v1`.
-pub(crate) const GROUPS: [&str; 2] = ["apps", "batch"];
+pub(crate) const GROUPS: [&str; 3] = ["apps", "batch", GATEWAY];
+
+/// The Gateway API group.
+pub(crate) const GATEWAY: &str = "gateway.networking.k8s.io";
+
+/// Check an HTTPRoute has the shape the simulator and Firebreak read (k8s-openapi has no type).
+pub(crate) fn validate_http_route(doc: &Value) -> Result<(), String> {
+    let spec = doc.get("spec").unwrap_or(&Value::Null);
+    if !(spec.is_null() || spec.is_object()) {
+        return Err("spec: must be an object".into());
+    }
+    let rules = spec.get("rules").unwrap_or(&Value::Null);
+    let rules = match rules {
+        Value::Null => return Ok(()),
+        Value::Array(r) => r,
+        _ => return Err("spec.rules: must be a list".into()),
+    };
+    for (i, rule) in rules.iter().enumerate() {
+        let refs = rule.get("backendRefs").unwrap_or(&Value::Null);
+        let refs = match refs {
+            Value::Null => continue,
+            Value::Array(r) => r,
+            _ => return Err(format!("spec.rules[{i}].backendRefs: must be a list")),
+        };
+        for (j, r) in refs.iter().enumerate() {
+            if r.get("name").and_then(Value::as_str).is_none() {
+                return Err(format!(
+                    "spec.rules[{i}].backendRefs[{j}].name: Required value"
+                ));
+            }
+            if let Some(w) = r.get("weight")
+                && w.as_u64().is_none_or(|w| w > 1_000_000)
+            {
+                return Err(format!(
+                    "spec.rules[{i}].backendRefs[{j}].weight: Invalid value: {w}: must be an integer between 0 and 1000000"
+                ));
+            }
+        }
+    }
+    Ok(())
+}

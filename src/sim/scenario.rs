@@ -493,8 +493,9 @@ fn supported_kinds() -> String {
     kinds.join(", ")
 }
 
-/// Deserialize into the k8s-openapi type so typos and wrong types surface at load time.
-fn validate(resource: Resource, doc: &Value) -> Result<(), String> {
+/// Deserialize into the k8s-openapi type so typos and wrong types surface at load time (and
+/// patched objects are checked the same way).
+pub(crate) fn validate(resource: Resource, doc: &Value) -> Result<(), String> {
     use k8s_openapi::api::{apps::v1 as apps, batch::v1 as batch, core::v1 as core};
     let v = doc.clone();
     let r = match resource {
@@ -507,6 +508,8 @@ fn validate(resource: Resource, doc: &Value) -> Result<(), String> {
         Resource::ReplicaSets => serde_json::from_value::<apps::ReplicaSet>(v).map(drop),
         Resource::Jobs => serde_json::from_value::<batch::Job>(v).map(drop),
         Resource::CronJobs => serde_json::from_value::<batch::CronJob>(v).map(drop),
+        // k8s-openapi has no Gateway API types; check the shape the simulator reads.
+        Resource::HttpRoutes => return super::resources::validate_http_route(doc),
     };
     r.map_err(|e| e.to_string())
 }

@@ -23,6 +23,7 @@ use super::resources::Resource;
 use super::scenario::{Scenario, SimError};
 use super::status::ApiError;
 use super::store::Store;
+use super::write;
 
 /// How long `shutdown` waits for open connections before dropping them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -30,11 +31,16 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// The largest body the pod proxy reads; chat requests are a few KiB.
 const MAX_PROXY_BODY: usize = 4 << 20;
 
+/// The largest body a write reads; a whole Deployment is a few KiB.
+const MAX_WRITE_BODY: usize = 4 << 20;
+
 /// State shared by every request.
 pub(crate) struct Shared {
-    /// The objects; a RwLock so future writes (PATCH, scale) can take it exclusively.
+    /// The objects; a RwLock so writes (PATCH, scale, DELETE) take it exclusively.
     pub(crate) store: RwLock<Store>,
     requests: Mutex<Vec<String>>,
+    /// "METHOD path" of every write that was stored (dry runs and failures are not).
+    writes: Mutex<Vec<String>>,
     latency: Mutex<Vec<(String, Duration)>>,
     addr: SocketAddr,
 }
@@ -65,6 +71,7 @@ impl SimServer {
         let shared = Arc::new(Shared {
             store: RwLock::new(Store::new(scenario)),
             requests: Mutex::new(Vec::new()),
+            writes: Mutex::new(Vec::new()),
             latency: Mutex::new(Vec::new()),
             addr,
         });
@@ -129,6 +136,13 @@ preferences: {{}}
     /// Test hook: every request served so far, as "GET /api/v1/namespaces/x/pods?limit=2&continue=..." (path+query).
     pub fn requests(&self) -> Vec<String> {
         lock(&self.shared.requests).clone()
+    }
+
+    /// Test hook: every write that changed the store, as
+    /// "PATCH /apis/apps/v1/namespaces/ai-production/deployments/model-server" (path only), so
+    /// tests can count how often a change was applied. Dry runs and rejected writes are absent.
+    pub fn writes(&self) -> Vec<String> {
+        lock(&self.shared.writes).clone()
     }
 
     /// Test hook: delay answers to requests whose path starts with `path_prefix`.
@@ -277,7 +291,8 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             sub,
             rest,
         }) if sub == "proxy" => proxy_request(&shared, &method, &ns, &name, &rest, req).await,
-        _ => dispatch(&shared, &method, &uri, req.headers()),
+        _ if method == Method::GET => dispatch(&shared, &method, &uri, req.headers()),
+        _ => write_request(&shared, &method, &uri, req).await,
     };
     let response = match result {
         Ok(response) => response,
@@ -314,6 +329,41 @@ async fn proxy_request(
     Ok(plan.run().await)
 }
 
+/// PATCH, PUT, DELETE: read the body, then apply the write under the exclusive store lock.
+async fn write_request(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let route = route(uri.path()).ok_or_else(ApiError::no_route)?;
+    let query = parse_query(uri)?;
+    let headers = req.headers().clone();
+    let body = axum::body::to_bytes(req.into_body(), MAX_WRITE_BODY)
+        .await
+        .map_err(|e| {
+            ApiError::bad_request(format!(
+                "cannot read the request body (at most {MAX_WRITE_BODY} bytes): {e}"
+            ))
+        })?;
+    let written = {
+        let mut store = shared.store.write().unwrap_or_else(|e| e.into_inner());
+        write::dispatch(&mut store, method, route, &query, &headers, &body)?
+    };
+    if written.stored {
+        lock(&shared.writes).push(format!("{method} {}", uri.path()));
+    }
+    Ok(written.response)
+}
+
+fn parse_query(uri: &Uri) -> Result<HashMap<String, String>, ApiError> {
+    Ok(Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?
+        .0
+        .into_iter()
+        .collect())
+}
+
 fn dispatch(
     shared: &Shared,
     method: &Method,
@@ -321,14 +371,10 @@ fn dispatch(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let route = route(uri.path()).ok_or_else(ApiError::no_route)?;
-    let query: HashMap<String, String> = Query::<Vec<(String, String)>>::try_from_uri(uri)
-        .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?
-        .0
-        .into_iter()
-        .collect();
+    let query = parse_query(uri)?;
     if *method != Method::GET {
         return Err(ApiError::method_not_allowed(&format!(
-            "the simulator serves only GET so far, not {method}"
+            "{method} is not served here"
         )));
     }
     let store = shared.store.read().unwrap_or_else(|e| e.into_inner());
@@ -364,6 +410,19 @@ fn dispatch(
             sub,
             rest,
         } if sub == "log" && rest.is_empty() => api::pod_log(&store, &ns, &name, &query),
+        Route::Subresource {
+            resource: Resource::Deployments,
+            namespace: Some(ns),
+            name,
+            sub,
+            rest,
+        } if sub == "scale" && rest.is_empty() => store
+            .get(Resource::Deployments, &ns, &name)
+            .map(write::scale_of)
+            .map_or_else(
+                || Err(ApiError::not_found(Resource::Deployments, &name)),
+                json,
+            ),
         Route::Subresource { .. } => Err(ApiError::no_route()),
     }
 }

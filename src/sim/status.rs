@@ -71,6 +71,50 @@ impl ApiError {
         }
     }
 
+    /// A PATCH whose Content-Type is none of the three patch flavours.
+    pub(crate) fn unsupported_media_type(content_type: &str) -> ApiError {
+        ApiError {
+            code: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            reason: "UnsupportedMediaType",
+            message: format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got `{content_type}`)"
+            ),
+            details: serde_json::Value::Null,
+        }
+    }
+
+    /// `Deployment.apps "x" is invalid: ...`: the written object fails validation (422).
+    pub(crate) fn invalid(resource: Resource, name: &str, why: &str) -> ApiError {
+        let qualified = if resource.group().is_empty() {
+            resource.kind().to_string()
+        } else {
+            format!("{}.{}", resource.kind(), resource.group())
+        };
+        let mut details = json!({"name": name, "kind": resource.kind(), "causes": [{"reason": "FieldValueInvalid", "message": why}]});
+        if !resource.group().is_empty() {
+            details["group"] = resource.group().into();
+        }
+        ApiError {
+            code: StatusCode::UNPROCESSABLE_ENTITY,
+            reason: "Invalid",
+            message: format!("{qualified} \"{name}\" is invalid: {why}"),
+            details,
+        }
+    }
+
+    /// A write based on a stale resourceVersion (409), worded as the real server does.
+    pub(crate) fn conflict(resource: Resource, name: &str) -> ApiError {
+        ApiError {
+            code: StatusCode::CONFLICT,
+            reason: "Conflict",
+            message: format!(
+                "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                resource.plural()
+            ),
+            details: json!({"name": name, "kind": resource.plural()}),
+        }
+    }
+
     /// The HTTP status code of the answer.
     pub(crate) fn code(&self) -> StatusCode {
         self.code

@@ -1,5 +1,5 @@
-//! The object store behind the simulated API server, kept apart from HTTP routing so writes
-//! (PATCH, scale) can be added here without touching the router.
+//! The object store behind the simulated API server, kept apart from HTTP routing: reads for
+//! the GET handlers, and the few primitive writes PATCH, DELETE and the deployment controller use.
 
 use std::collections::BTreeMap;
 
@@ -64,6 +64,40 @@ impl Store {
     pub(crate) fn workload(&self, namespace: &str, pod: &str) -> Option<&Workload> {
         self.workloads
             .get(&(namespace.to_string(), pod.to_string()))
+    }
+
+    /// The next resourceVersion, for an object about to be written.
+    pub(crate) fn next_resource_version(&mut self) -> u64 {
+        self.resource_version += 1;
+        self.resource_version
+    }
+
+    /// Store (create or replace) one object under its key.
+    pub(crate) fn put(&mut self, resource: Resource, namespace: &str, name: &str, obj: Value) {
+        self.objects
+            .entry(resource)
+            .or_default()
+            .insert((namespace.to_string(), name.to_string()), obj);
+    }
+
+    /// Remove one object, returning it; a pod's workload goes with it.
+    pub(crate) fn remove(
+        &mut self,
+        resource: Resource,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Value> {
+        let key = (namespace.to_string(), name.to_string());
+        if resource == Resource::Pods {
+            self.workloads.remove(&key);
+        }
+        self.objects.get_mut(&resource).and_then(|m| m.remove(&key))
+    }
+
+    /// Give a (new) pod a workload, e.g. the one of the pod it replaces.
+    pub(crate) fn set_workload(&mut self, namespace: &str, pod: &str, workload: Workload) {
+        self.workloads
+            .insert((namespace.to_string(), pod.to_string()), workload);
     }
 
     /// Test hook: the object to change in place (what a PATCH would do).

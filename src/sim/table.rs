@@ -227,6 +227,13 @@ fn cells(resource: Resource, obj: &Value, now: Timestamp) -> Vec<Value> {
             cells.extend(template_cells(obj));
             cells
         }
+        Resource::HttpRoutes => {
+            let hosts: Vec<&str> = arr(obj, "/spec/hostnames")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            vec![name.into(), hosts.join(",").into(), age.into()]
+        }
         Resource::CronJobs => {
             let last = s(obj, "/status/lastScheduleTime");
             let last = if last.is_empty() {
