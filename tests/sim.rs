@@ -1,8 +1,6 @@
 //! Tests of the simulated Kubernetes API server, over real HTTP with kube-rs and the real kubectl.
 
-use std::path::Path;
-use std::process::Command;
-
+use crate::support::kubectl;
 use firebreak::sim::{Scenario, SimError, SimServer};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams, LogParams};
@@ -269,54 +267,6 @@ async fn multi_container_log_needs_a_container_name() -> TestResult {
     assert_eq!(a, "");
     server.shutdown().await;
     Ok(())
-}
-
-/// Run the real kubectl against `server` with its own HOME and cache, so nothing leaks.
-async fn kubectl(
-    server: &SimServer,
-    args: &[&str],
-) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("kubectl").is_file()));
-    assert!(
-        found,
-        "kubectl is not on PATH; these tests need the real kubectl: install Debian's `kubernetes-client` package (apt-get install kubernetes-client)"
-    );
-    let dir = tempfile::tempdir()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, server.kubeconfig_yaml(NS))?;
-    let home = dir.path().to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let output =
-        tokio::task::spawn_blocking(move || run_kubectl(&home, &kubeconfig, &args)).await??;
-    Ok(output)
-}
-
-fn run_kubectl(
-    home: &Path,
-    kubeconfig: &Path,
-    args: &[String],
-) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-    let out = Command::new("kubectl")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--cache-dir")
-        .arg(home.join("cache"))
-        .args(args)
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.status.success() {
-        return Err(format!(
-            "kubectl {args:?} failed ({}):\nstdout: {stdout}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
-    Ok(stdout)
 }
 
 #[tokio::test]

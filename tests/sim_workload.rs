@@ -2,9 +2,9 @@
 //! follow the active prompt version, and the built-in failure scenarios.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
+use crate::support::kubectl;
 use firebreak::sim::{Scenario, SimServer};
 
 use serde_json::{Value, json};
@@ -445,29 +445,6 @@ async fn discovery_lists_the_proxy_subresource() -> TestResult {
     );
     server.shutdown().await;
     Ok(())
-}
-
-/// Run the real kubectl against `server` with its own HOME and cache; stdout on success.
-async fn kubectl(server: &SimServer, args: &[&str]) -> Result<String, BoxError> {
-    let home = tempfile::tempdir()?;
-    let kubeconfig = home.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, server.kubeconfig_yaml(NS))?;
-    let home_path = home.path().to_path_buf();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("kubectl")
-            .env("HOME", &home_path)
-            .env("KUBECONFIG", &kubeconfig)
-            .arg("--cache-dir")
-            .arg(home_path.join("cache"))
-            .args(&args)
-            .output()
-    })
-    .await??;
-    if !out.status.success() {
-        return Err(format!("kubectl failed: {}", String::from_utf8_lossy(&out.stderr)).into());
-    }
-    Ok(String::from_utf8(out.stdout)?)
 }
 
 #[tokio::test]
