@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::ListParams;
 use serde::Deserialize;
 
-use super::{Finding, StepCx, StepError, StepOutput, Timeout, aligned_table};
+use super::{Finding, StepCx, StepError, StepOutput, Timeout, age, aligned_table};
 use crate::render::Severity;
 
 /// Runbook form of the `events` step.
@@ -128,15 +128,4 @@ fn last_seen(event: &Event) -> Option<jiff::Timestamp> {
         .or_else(|| event.event_time.as_ref().map(|t| t.0))
         .or_else(|| event.first_timestamp.as_ref().map(|t| t.0))
         .or_else(|| event.metadata.creation_timestamp.as_ref().map(|t| t.0))
-}
-
-/// kubectl-style age: `45s`, `12m`, `3h`, `2d`.
-pub fn age(now: jiff::Timestamp, then: jiff::Timestamp) -> String {
-    let secs = now.as_second().saturating_sub(then.as_second()).max(0);
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 7200 => format!("{}m", s / 60),
-        s if s < 172_800 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
-    }
 }

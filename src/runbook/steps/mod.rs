@@ -418,6 +418,18 @@ pub async fn run_stage(
     report
 }
 
+/// How long ago `then` was, coarsely as kubectl's AGE column reads: `45s`, `12m`, `3h`, `2d`.
+/// (The simulator prints kubectl's exact `2m1s` forms; a report only needs the order of magnitude.)
+pub fn age(now: jiff::Timestamp, then: jiff::Timestamp) -> String {
+    let secs = now.as_second().saturating_sub(then.as_second()).max(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
 /// `1.5s`, `250ms`, `2m`: short durations as people write them.
 pub fn human_duration(d: Duration) -> String {
     let ms = d.as_millis();

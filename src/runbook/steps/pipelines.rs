@@ -8,8 +8,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::api::ListParams;
 use serde::Deserialize;
 
-use super::events::age;
-use super::{Finding, StepCx, StepError, StepOutput, Timeout, aligned_table};
+use super::{Finding, StepCx, StepError, StepOutput, Timeout, age, aligned_table};
 use crate::render::Severity;
 use crate::runbook::signal::Signal;
 

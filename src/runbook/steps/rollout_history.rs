@@ -5,8 +5,7 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use kube::api::ListParams;
 use serde::Deserialize;
 
-use super::events::age;
-use super::{Finding, StepCx, StepError, StepOutput, Timeout, aligned_table};
+use super::{Finding, StepCx, StepError, StepOutput, Timeout, age, aligned_table};
 use crate::render::Severity;
 
 /// The annotation Kubernetes keeps a deployment's revision number in.
