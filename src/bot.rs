@@ -70,6 +70,21 @@ impl Bot {
         .await
     }
 
+    /// What an adapter says at once, before the reply is ready, to meet a platform's
+    /// acknowledgement deadline (Slack: 3 s; Discord: 3 s): "Running triage on model-server…".
+    pub fn acknowledgement(&self, inv: &Invocation) -> String {
+        match command::parse(inv) {
+            Ok(Command::RunStage { stage, service }) => {
+                let service = service
+                    .as_deref()
+                    .or_else(|| self.runbooks.only().map(|r| r.service.as_str()))
+                    .unwrap_or("?");
+                format!("Running {stage} on {service}…")
+            }
+            _ => format!("Working on /{}…", inv.command),
+        }
+    }
+
     /// The reply to a command that was not understood.
     pub(crate) fn usage_error(&self, usage: &UsageError) -> Result<Reply, TemplateError> {
         let hint = match usage {
@@ -115,5 +130,6 @@ fn internal_error(error: &TemplateError) -> Reply {
         }],
         buttons: Vec::new(),
         in_progress: false,
+        delivery: Default::default(),
     }
 }

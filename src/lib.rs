@@ -9,10 +9,22 @@ pub mod chat;
 pub mod check;
 pub mod cluster;
 pub mod command;
+pub mod config;
 pub mod metrics;
 pub mod probe;
 pub mod render;
 pub mod runbook;
+pub mod server;
 pub mod sim;
 
 pub use bot::Bot;
+
+#[cfg(test)]
+mod send_sync {
+    /// Adapters share one bot across tasks.
+    #[test]
+    fn bot_is_shareable() {
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<crate::Bot>();
+    }
+}

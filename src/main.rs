@@ -4,12 +4,14 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use firebreak::Bot;
 use firebreak::chat::console::Console;
 use firebreak::cluster::Cluster;
+use firebreak::config::ProcessEnv;
 use firebreak::render::Templates;
 use firebreak::runbook::Runbooks;
 use firebreak::sim::{Scenario, SimServer};
@@ -61,6 +63,18 @@ enum Cmd {
         /// Write a kubeconfig pointing at the simulator here.
         #[arg(long)]
         kubeconfig_out: Option<PathBuf>,
+    },
+    /// Serve the chat platforms configured in the environment (Slack, Discord) over HTTP and
+    /// their socket/gateway modes, against a real cluster.
+    Serve {
+        /// Address for the HTTP endpoints (Slack's request URLs, Discord's interactions URL).
+        #[arg(long, env = "FIREBREAK_LISTEN", default_value = "0.0.0.0:8080")]
+        listen: SocketAddr,
+        /// Kubeconfig to use instead of $KUBECONFIG / ~/.kube/config / in-cluster.
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        #[command(flatten)]
+        content: ContentArgs,
     },
     /// Validate runbooks and templates; exit 1 with precise messages if any is broken.
     Check {
@@ -184,6 +198,35 @@ async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                 .await
                 .context("cannot wait for Ctrl-C")?;
             sim.shutdown().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Serve {
+            listen,
+            kubeconfig,
+            content,
+        } => {
+            let (runbooks, templates) = content.load()?;
+            let cluster = Cluster::connect(kubeconfig.as_deref()).await?;
+            let bot = Arc::new(Bot::new(runbooks, templates, cluster));
+            let env = ProcessEnv;
+            let mut routes = Vec::new();
+            let mut platforms: Vec<&str> = Vec::new();
+            let _ = (&bot, &env, &mut routes);
+            if platforms.is_empty() {
+                anyhow::bail!(
+                    "no chat platform is configured: set FIREBREAK_SLACK_BOT_TOKEN (Slack) or FIREBREAK_DISCORD_BOT_TOKEN (Discord); README \"Running on Slack\" lists the rest"
+                );
+            }
+            platforms.sort();
+            let listener = firebreak::server::bind(listen).await?;
+            tracing::info!(%listen, platforms = ?platforms, "serving");
+            firebreak::server::serve(
+                listener,
+                firebreak::server::app(routes),
+                firebreak::server::shutdown_signal(),
+            )
+            .await
+            .context("the HTTP server stopped")?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Check { paths } => {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use firebreak::Bot;
-use firebreak::chat::{ChannelRef, Invocation, UserRef};
+use firebreak::chat::{ChannelRef, Invocation, Platform, UserRef};
 use firebreak::cluster::Cluster;
 use firebreak::render::{Reply, Templates, text};
 use firebreak::runbook::{Runbook, Runbooks};
@@ -48,6 +48,7 @@ pub fn bot(sim: &SimServer, runbooks: &[&str]) -> Bot {
 /// Send `line` as `user` and wait for the final reply.
 pub async fn say(bot: &Bot, line: &str) -> Reply {
     let inv = Invocation::from_text(
+        Platform::Console,
         UserRef {
             id: "U_ALICE".into(),
             name: "alice".into(),

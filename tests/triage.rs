@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use firebreak::chat::{ChannelRef, Invocation, UserRef};
+use firebreak::chat::{ChannelRef, Invocation, Platform, UserRef};
 use firebreak::cluster::Cluster;
 use firebreak::render::{ButtonStyle, Severity};
 use firebreak::sim::Scenario;
@@ -50,6 +50,7 @@ async fn progress_snapshots_arrive_before_the_final_report() {
     let bot = bot(&sim, &[SHIPPED_RUNBOOK]);
     let seen = Mutex::new(Vec::new());
     let inv = Invocation::from_text(
+        Platform::Console,
         UserRef {
             id: "u".into(),
             name: "u".into(),

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
-use super::{ChannelRef, Invocation, UserRef};
+use super::{ChannelRef, Invocation, Platform, UserRef};
 use crate::bot::Bot;
 use crate::render::text;
 
@@ -60,12 +60,21 @@ impl Console {
             if matches!(line, "/quit" | "/exit" | "quit" | "exit") {
                 break;
             }
-            let reply = match Invocation::from_text(self.user.clone(), self.channel.clone(), line) {
+            let reply = match Invocation::from_text(
+                Platform::Console,
+                self.user.clone(),
+                self.channel.clone(),
+                line,
+            ) {
                 Ok(inv) => bot.handle(&inv, &|_| {}).await,
                 Err(error) => {
-                    let inv =
-                        Invocation::from_text(self.user.clone(), self.channel.clone(), "/help")
-                            .ok();
+                    let inv = Invocation::from_text(
+                        Platform::Console,
+                        self.user.clone(),
+                        self.channel.clone(),
+                        "/help",
+                    )
+                    .ok();
                     writeln!(out, "cannot read that command: {error}")?;
                     match inv {
                         Some(inv) => bot.handle(&inv, &|_| {}).await,

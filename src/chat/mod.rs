@@ -3,6 +3,16 @@
 //! Adapters (the console here; Slack and Discord beside it) translate platform events into an
 //! [`Invocation`] and render a [`crate::render::Reply`] back. Nothing below this line knows
 //! which platform it serves.
+//!
+//! An adapter's whole contract with the core:
+//! - A typed command or a button click becomes one `Invocation` ([`Invocation::from_text`] on
+//!   the command text, or on the clicked [`crate::render::Button`]'s `command`, which adapters
+//!   carry as the button's opaque value), with the platform's user id, display name and channel.
+//! - While [`crate::Bot::handle`] runs, [`crate::Bot::acknowledgement`] is what to say at once;
+//!   `on_progress` snapshots (`in_progress: true`) update one message in place; the returned
+//!   reply is the final state of that message.
+//! - [`crate::render::Delivery`] says where a reply goes: a new message, in place of the
+//!   message whose button was clicked, or only to the invoker.
 
 pub mod console;
 
@@ -22,9 +32,44 @@ pub struct ChannelRef {
     pub id: String,
 }
 
+/// Which adapter an invocation arrived through. The core records it (the audit log says where
+/// a decision was made) and never branches on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// The local console chat.
+    Console,
+    /// Slack, over HTTP or Socket Mode.
+    Slack,
+    /// Discord, over the interactions endpoint or the gateway.
+    Discord,
+    /// An Alertmanager webhook.
+    Alertmanager,
+}
+
+impl Platform {
+    /// Lower-case name, as stored and logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Console => "console",
+            Platform::Slack => "slack",
+            Platform::Discord => "discord",
+            Platform::Alertmanager => "alertmanager",
+        }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One command given to Firebreak, typed or clicked, on any platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
+    /// Which adapter it came through.
+    pub platform: Platform,
     /// Who.
     pub user: UserRef,
     /// Where.
@@ -51,6 +96,7 @@ pub enum ParseError {
 impl Invocation {
     /// Parse a typed line like `/triage model-server` (the slash is optional) into an invocation.
     pub fn from_text(
+        platform: Platform,
         user: UserRef,
         channel: ChannelRef,
         line: &str,
@@ -58,6 +104,7 @@ impl Invocation {
         let mut words = split_words(line)?.into_iter();
         let command = words.next().ok_or(ParseError::Empty)?;
         Ok(Invocation {
+            platform,
             user,
             channel,
             command: command.trim_start_matches('/').to_lowercase(),
@@ -126,9 +173,13 @@ mod tests {
 
     #[test]
     fn parses_slash_commands_with_quotes() {
-        let inv =
-            Invocation::from_text(user(), here(), r#"/Incident declare sev2 "KV cache full""#)
-                .unwrap();
+        let inv = Invocation::from_text(
+            Platform::Console,
+            user(),
+            here(),
+            r#"/Incident declare sev2 "KV cache full""#,
+        )
+        .unwrap();
         assert_eq!(inv.command, "incident");
         assert_eq!(inv.args, vec!["declare", "sev2", "KV cache full"]);
     }
@@ -136,11 +187,11 @@ mod tests {
     #[test]
     fn refuses_empty_and_unclosed() {
         assert_eq!(
-            Invocation::from_text(user(), here(), "   "),
+            Invocation::from_text(Platform::Console, user(), here(), "   "),
             Err(ParseError::Empty)
         );
         assert!(matches!(
-            Invocation::from_text(user(), here(), "/note 'oops"),
+            Invocation::from_text(Platform::Console, user(), here(), "/note 'oops"),
             Err(ParseError::UnclosedQuote(_))
         ));
     }

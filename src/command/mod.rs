@@ -169,10 +169,11 @@ pub fn parse(inv: &Invocation) -> Result<Command, UsageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::{ChannelRef, UserRef};
+    use crate::chat::{ChannelRef, Platform, UserRef};
 
     fn inv(line: &str) -> Invocation {
         Invocation::from_text(
+            Platform::Console,
             UserRef {
                 id: "u".into(),
                 name: "u".into(),

@@ -99,6 +99,21 @@ pub struct Button {
     pub confirm: Option<String>,
 }
 
+/// Where a reply goes, relative to the message that caused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// A new message in the channel.
+    #[default]
+    NewMessage,
+    /// Replace the message whose button was clicked (an approval prompt becomes its outcome),
+    /// so the channel ends with the final state rather than stale buttons. Typed, not clicked,
+    /// it is posted as a new message.
+    ReplaceOrigin,
+    /// Only the invoking user sees it (a refused click, a usage hint), where the platform can.
+    Ephemeral,
+}
+
 /// The reply model: what the core says, before any platform formats it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct Reply {
@@ -112,4 +127,6 @@ pub struct Reply {
     pub buttons: Vec<Button>,
     /// Whether the reply is a final answer or a progress snapshot that will be replaced.
     pub in_progress: bool,
+    /// Where it goes.
+    pub delivery: Delivery,
 }

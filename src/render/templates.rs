@@ -211,6 +211,7 @@ impl Templates {
             blocks,
             buttons,
             in_progress: false,
+            delivery: Default::default(),
         })
     }
 }
