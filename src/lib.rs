@@ -4,6 +4,7 @@
 //! [`chat`] translate platform events into a [`chat::Invocation`] and render a
 //! [`render::Reply`] back. [`cluster`] talks to Kubernetes, real or [`sim`]ulated, the same way.
 
+pub mod approval;
 pub mod bot;
 pub mod chat;
 pub mod check;

@@ -1,6 +1,7 @@
 //! Runbooks as data: the YAML model of a service, its SLOs and its stages' steps, and loading
 //! it with errors that point at the file and line.
 
+pub mod actions;
 pub mod signal;
 pub mod steps;
 pub mod verdict;
@@ -74,7 +75,11 @@ pub struct StageSpec {
     #[serde(default)]
     pub description: String,
     /// The steps.
+    #[serde(default)]
     pub steps: Vec<StepSpec>,
+    /// Actions this stage offers; each runs only after its approval policy is met.
+    #[serde(default)]
+    pub actions: Vec<actions::ActionSpec>,
 }
 
 /// A service's runbook, as written in `runbooks/*.yaml`.
