@@ -17,6 +17,7 @@ pub mod render;
 pub mod runbook;
 pub mod server;
 pub mod sim;
+pub mod store;
 
 pub use bot::Bot;
 
