@@ -28,6 +28,11 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Whether the stage may offer actions that change the cluster.
+    pub fn has_actions(self) -> bool {
+        matches!(self, Stage::Mitigate | Stage::Rollback)
+    }
+
     /// Every stage, in the order an incident usually goes through them.
     pub const ALL: [Stage; 4] = [
         Stage::Triage,
