@@ -374,3 +374,42 @@ fn human(d: Duration) -> String {
         format!("{secs}s")
     }
 }
+
+/// Check what serde cannot: action ids unique within a stage and usable in a command, and each
+/// kind's fields consistent. Called when a runbook loads, so mistakes show at `firebreak check`.
+pub fn check(stage: &str, actions: &[ActionSpec]) -> Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for action in actions {
+        let id = action.id();
+        if id.is_empty() || id.contains(char::is_whitespace) {
+            return Err(format!(
+                "stage {stage}: action id `{id}` must be one word, as typed after `/{stage} SERVICE`"
+            ));
+        }
+        if !seen.insert(id) {
+            return Err(format!(
+                "stage {stage}: two actions are called `{id}`; give each its own id"
+            ));
+        }
+        match action {
+            ActionSpec::Scale(s) if s.min < 0 || s.min > s.max => {
+                return Err(format!(
+                    "stage {stage}: action `{id}`: bounds min {} / max {} are not 0 <= min <= max",
+                    s.min, s.max
+                ));
+            }
+            ActionSpec::TrafficShift(s) if s.weights.is_empty() => {
+                return Err(format!(
+                    "stage {stage}: action `{id}`: `weights:` names no backend"
+                ));
+            }
+            ActionSpec::TrafficShift(s) if s.weights.values().any(|w| *w > 1_000_000) => {
+                return Err(format!(
+                    "stage {stage}: action `{id}`: a Gateway API weight is at most 1000000"
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
