@@ -368,7 +368,7 @@ fn human(d: Duration) -> String {
     let secs = d.as_secs();
     if d.subsec_millis() != 0 && secs < 10 {
         format!("{}ms", d.as_millis())
-    } else if secs >= 60 && secs % 60 == 0 {
+    } else if secs >= 60 && secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")
