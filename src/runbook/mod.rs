@@ -202,6 +202,16 @@ impl Runbook {
                 message,
             }
         })?;
+        for (stage, spec) in &runbook.stages {
+            actions::check(stage.as_str(), &spec.actions).map_err(|message| {
+                RunbookError::Parse {
+                    file: origin.to_string(),
+                    line: 0,
+                    column: 0,
+                    message,
+                }
+            })?;
+        }
         runbook.source = origin.to_string();
         Ok(runbook)
     }
