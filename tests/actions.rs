@@ -693,3 +693,50 @@ fn runbook_action_mistakes_fail_at_load() {
     let unquoted = bad("      - {kind: scale, id: s, replicas: lots, max: 3}\n");
     assert!(unquoted.contains("not a replica count"), "{unquoted}");
 }
+
+#[tokio::test]
+async fn stale_failover_plan_is_refused() -> TestResult {
+    let f = Fixture::demo().await;
+    let plan = f.plan(Stage::Mitigate, "failover", None).await?;
+    kubectl(
+        &f.server,
+        &[
+            "patch",
+            "httproute",
+            "model-server",
+            "-n",
+            NS,
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/spec/rules/0/backendRefs/0/weight","value":50}]"#,
+        ],
+    )
+    .await?;
+    assert!(matches!(
+        actions::apply(&plan, &f.cluster).await,
+        Err(ActionError::Stale { .. })
+    ));
+    let weights = f
+        .kubectl_get(
+            &["httproute", "model-server"],
+            "{.spec.rules[0].backendRefs[*].weight}",
+        )
+        .await?;
+    assert_eq!(weights, "50 0");
+    Ok(())
+}
+
+/// The demo's deployment has 1 of 4 replicas available; a rollout check cannot settle, and
+/// verify says what it saw rather than waiting past its budget.
+#[tokio::test]
+async fn verify_reports_what_did_not_settle() -> TestResult {
+    let f = Fixture::demo().await;
+    let plan = f.plan(Stage::Rollback, "undo", None).await?;
+    let verified = actions::verify(&plan, &f.cx(), Duration::ZERO).await;
+    assert!(!verified.settled);
+    assert_eq!(
+        verified.detail,
+        "timed out after 0s: deployment/model-server: 4/4 updated, 1/4 available"
+    );
+    Ok(())
+}
