@@ -740,3 +740,30 @@ async fn verify_reports_what_did_not_settle() -> TestResult {
     );
     Ok(())
 }
+
+/// A pod replaced under the same name (StatefulSet-style) has a new uid: the planned DELETE's
+/// uid precondition refuses it rather than deleting the replacement.
+#[tokio::test]
+async fn delete_pod_refuses_a_same_named_replacement() -> TestResult {
+    let f = Fixture::demo().await;
+    let mut plan = f
+        .plan(
+            Stage::Mitigate,
+            "delete-pod",
+            Some("model-server-7c9d4f8b6-x2k9p"),
+        )
+        .await?;
+    let Some(body) = plan.calls[0].body.as_mut() else {
+        panic!("the DELETE carries DeleteOptions");
+    };
+    assert!(body.pointer("/preconditions/uid").is_some(), "{body}");
+    body["preconditions"]["uid"] = "00000000-0000-0000-0000-000000000000".into();
+    match actions::apply(&plan, &f.cluster).await {
+        Err(e @ ActionError::Stale { .. }) => {
+            assert!(e.to_string().contains("Precondition failed: UID"), "{e}")
+        }
+        other => panic!("expected Stale, got {other:?}"),
+    }
+    assert!(f.server.writes().is_empty());
+    Ok(())
+}
