@@ -621,8 +621,12 @@ async fn delete_pod_named_or_worst_and_only_the_services_pods() -> TestResult {
     assert_eq!(names.split_whitespace().count(), 4, "{names}");
 
     // Applying the same plan again finds the pod gone: refused, nothing else deleted.
-    let again = actions::apply(&plan, &f.cluster).await;
-    assert!(again.is_err(), "{again:?}");
+    let writes = f.server.writes().len();
+    match actions::apply(&plan, &f.cluster).await {
+        Err(ActionError::NotFound(m)) => assert!(m.contains("no longer exists"), "{m}"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert_eq!(f.server.writes().len(), writes);
     Ok(())
 }
 
@@ -688,4 +692,78 @@ fn runbook_action_mistakes_fail_at_load() {
     assert!(typo.contains("unknown field `maximum`"), "{typo}");
     let unquoted = bad("      - {kind: scale, id: s, replicas: lots, max: 3}\n");
     assert!(unquoted.contains("not a replica count"), "{unquoted}");
+}
+
+#[tokio::test]
+async fn stale_failover_plan_is_refused() -> TestResult {
+    let f = Fixture::demo().await;
+    let plan = f.plan(Stage::Mitigate, "failover", None).await?;
+    kubectl(
+        &f.server,
+        &[
+            "patch",
+            "httproute",
+            "model-server",
+            "-n",
+            NS,
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/spec/rules/0/backendRefs/0/weight","value":50}]"#,
+        ],
+    )
+    .await?;
+    assert!(matches!(
+        actions::apply(&plan, &f.cluster).await,
+        Err(ActionError::Stale { .. })
+    ));
+    let weights = f
+        .kubectl_get(
+            &["httproute", "model-server"],
+            "{.spec.rules[0].backendRefs[*].weight}",
+        )
+        .await?;
+    assert_eq!(weights, "50 0");
+    Ok(())
+}
+
+/// The demo's deployment has 1 of 4 replicas available; a rollout check cannot settle, and
+/// verify says what it saw rather than waiting past its budget.
+#[tokio::test]
+async fn verify_reports_what_did_not_settle() -> TestResult {
+    let f = Fixture::demo().await;
+    let plan = f.plan(Stage::Rollback, "undo", None).await?;
+    let verified = actions::verify(&plan, &f.cx(), Duration::ZERO).await;
+    assert!(!verified.settled);
+    assert_eq!(
+        verified.detail,
+        "timed out after 0s: deployment/model-server: 4/4 updated, 1/4 available"
+    );
+    Ok(())
+}
+
+/// A pod replaced under the same name (StatefulSet-style) has a new uid: the planned DELETE's
+/// uid precondition refuses it rather than deleting the replacement.
+#[tokio::test]
+async fn delete_pod_refuses_a_same_named_replacement() -> TestResult {
+    let f = Fixture::demo().await;
+    let mut plan = f
+        .plan(
+            Stage::Mitigate,
+            "delete-pod",
+            Some("model-server-7c9d4f8b6-x2k9p"),
+        )
+        .await?;
+    let Some(body) = plan.calls[0].body.as_mut() else {
+        panic!("the DELETE carries DeleteOptions");
+    };
+    assert!(body.pointer("/preconditions/uid").is_some(), "{body}");
+    body["preconditions"]["uid"] = "00000000-0000-0000-0000-000000000000".into();
+    match actions::apply(&plan, &f.cluster).await {
+        Err(e @ ActionError::Stale { .. }) => {
+            assert!(e.to_string().contains("Precondition failed: UID"), "{e}")
+        }
+        other => panic!("expected Stale, got {other:?}"),
+    }
+    assert!(f.server.writes().is_empty());
+    Ok(())
 }

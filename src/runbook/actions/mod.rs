@@ -314,7 +314,8 @@ struct Draft {
 
 /// Make exactly `plan.calls`, in order, from the plan alone (it may have been stored and
 /// reloaded). Stops at the first failure: a failed `test` operation or a conflict is
-/// [`ActionError::Stale`], and nothing of that call was applied.
+/// [`ActionError::Stale`], and nothing of that call was applied. Every kind plans a single call
+/// today, so an error means nothing was changed.
 pub async fn apply(plan: &Plan, cluster: &Cluster) -> Result<Vec<AppliedCall>, ActionError> {
     let mut applied = Vec::with_capacity(plan.calls.len());
     for call in &plan.calls {

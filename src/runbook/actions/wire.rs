@@ -102,8 +102,9 @@ pub(super) fn refusal(plan: &Plan, call: &ApiCall, answer: Answer) -> ActionErro
         .as_ref()
         .and_then(Value::as_array)
         .is_some_and(|ops| ops.iter().any(|op| op["op"] == "test"));
-    // A failed JSON Patch `test` comes back as 422 (the simulator, newer API servers) or 409;
-    // a DELETE precondition (uid) as 409. Either way the object is not what was planned.
+    // The API server answers a failed JSON Patch `test` with 422 and the patch library's
+    // "testing value PATH failed" (apiserver handlers/patch.go); a failed DELETE precondition
+    // (uid) or resourceVersion is 409. Either way the object is not what was planned.
     let stale = answer.status == 409
         || (answer.status == 422 && has_test && message.to_lowercase().contains("test"));
     if stale {
@@ -111,6 +112,12 @@ pub(super) fn refusal(plan: &Plan, call: &ApiCall, answer: Answer) -> ActionErro
             target: plan.target.clone(),
             detail: message,
         };
+    }
+    if answer.status == 404 {
+        return ActionError::NotFound(format!(
+            "{} no longer exists ({message}); nothing was changed",
+            plan.target
+        ));
     }
     ActionError::Refused {
         call: format!("{} {}", call.method, call.path),
