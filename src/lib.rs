@@ -29,4 +29,12 @@ mod send_sync {
         fn shareable<T: Send + Sync + 'static>() {}
         shareable::<crate::Bot>();
     }
+
+    /// Adapters spawn `Bot::handle` on tokio's pool: this stops compiling if its future stops
+    /// being `Send` (a closure-built stream inside a step is the usual way to break it).
+    #[allow(dead_code)]
+    fn handle_future_is_send(bot: &'static crate::Bot, inv: &'static crate::chat::Invocation) {
+        fn send<T: Send>(_: T) {}
+        send(bot.handle(inv, &|_| {}));
+    }
 }

@@ -372,10 +372,14 @@ async fn a_request_survives_kill_9_and_runs_once_after_the_restart() -> TestResu
     input
         .write_all(format!("/as bob\n/approve {id}\n").as_bytes())
         .await?;
-    let outcome = read_until(&mut output, "Done: undo on model-server").await;
-    assert!(outcome.contains("approved by bob"), "{outcome}");
+    let mut outcome = read_until(&mut output, "Done: undo on model-server").await;
     input.write_all(b"/quit\n").await?;
+    while let Some(line) = output.next_line().await? {
+        outcome.push_str(&line);
+        outcome.push('\n');
+    }
     second.wait().await?;
+    assert!(outcome.contains("approved by bob"), "{outcome}");
     assert_eq!(deployment_writes(&server), 1);
 
     let audit = std::process::Command::new(env!("CARGO_BIN_EXE_firebreak"))

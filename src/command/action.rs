@@ -48,12 +48,13 @@ pub(crate) async fn offers(bot: &Bot, runbook: &Runbook, stage: Stage) -> Vec<Ac
         runbook,
         cluster: &bot.cluster,
     };
-    let plans = futures::future::join_all(
-        spec.actions
-            .iter()
-            .map(|action| actions::plan(action, &cx, None)),
-    )
-    .await;
+    // A loop rather than `.map(|a| plan(a, ..))`: a closure returning a borrowing future
+    // makes the whole handler future fail `Send`'s higher-ranked check, and adapters spawn it.
+    let mut planning = Vec::with_capacity(spec.actions.len());
+    for action in &spec.actions {
+        planning.push(actions::plan(action, &cx, None));
+    }
+    let plans = futures::future::join_all(planning).await;
     spec.actions
         .iter()
         .zip(plans)

@@ -30,8 +30,15 @@ pub async fn handle(
     on_progress: &(dyn Fn(&Reply) + Send + Sync),
 ) -> Result<Reply, TemplateError> {
     // `/rollback undo` with a single runbook: the first word is the action, not a service.
+    let offers_action = |runbook: &Runbook, id: &str| {
+        runbook
+            .stage(stage)
+            .is_some_and(|s| s.actions.iter().any(|a| a.id() == id))
+    };
     let (service, action, value) = match (service, bot.runbooks.only()) {
-        (Some(word), Some(only)) if bot.runbooks.get(word).is_none() => {
+        (Some(word), Some(only))
+            if bot.runbooks.get(word).is_none() && offers_action(only, word) =>
+        {
             (Some(only.service.as_str()), Some(word), action)
         }
         _ => (service, action, value),

@@ -241,7 +241,8 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
 
 /// Now, as stored: RFC 3339 UTC with second precision.
 pub(crate) fn now() -> jiff::Timestamp {
-    jiff::Timestamp::now()
+    let now = jiff::Timestamp::now();
+    jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
 }
 
 /// A short random id (8 hex digits): unguessable enough that a click cannot be forged by
