@@ -24,6 +24,7 @@ pub struct Bot {
     pub(crate) store: Store,
     pub(crate) groups: Groups,
     pub(crate) verify_timeout: Duration,
+    pub(crate) postmortem_dir: Option<std::path::PathBuf>,
 }
 
 /// Data the `error` template renders: what went wrong, what to do, what exists.
@@ -46,7 +47,14 @@ impl Bot {
             store,
             groups: Groups::new(),
             verify_timeout: DEFAULT_VERIFY_TIMEOUT,
+            postmortem_dir: None,
         }
+    }
+
+    /// Where post-mortem drafts are written (besides being posted).
+    pub fn with_postmortem_dir(mut self, dir: Option<std::path::PathBuf>) -> Bot {
+        self.postmortem_dir = dir;
+        self
     }
 
     /// Approver groups (`group:NAME` in policies), from the config file.
@@ -86,19 +94,38 @@ impl Bot {
             channel = %inv.channel.id,
         );
         async {
+            let incident = self.attach_incident(inv).await;
+            let attached = Invocation {
+                incident: incident.as_ref().map(|i| i.id.clone()),
+                ..inv.clone()
+            };
+            let inv = &attached;
+            if let Some(id) = &inv.incident {
+                tracing::Span::current().record("incident", id.as_str());
+            }
             tracing::info!(args = ?inv.args, "command received");
             self.audit_quietly(Record {
                 kind: AuditKind::Command,
                 actor: &Actor::of(inv),
                 incident: inv.incident.as_deref(),
                 request: None,
-                detail: std::iter::once(format!("/{}", inv.command))
-                    .chain(inv.args.iter().cloned())
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                detail: command_line(inv),
             })
             .await;
-            let rendered = match command::parse(inv) {
+            let parsed = command::parse(inv);
+            if let (Some(id), Ok(Command::RunStage { .. } | Command::Decide { .. })) =
+                (&inv.incident, &parsed)
+            {
+                self.record(
+                    id,
+                    &Actor::of(inv),
+                    "command",
+                    command_line(inv),
+                    serde_json::Value::Null,
+                )
+                .await;
+            }
+            let rendered = match parsed {
                 Ok(Command::Help { topic }) => command::help::handle(self, topic.as_deref()),
                 Ok(Command::RunStage {
                     stage,
@@ -125,7 +152,9 @@ impl Bot {
                     command::decide::handle(self, inv, &request, decision, reason, on_progress)
                         .await
                 }
-                Ok(Command::Incident { sub, args }) => command::incident::handle(self, &sub, &args),
+                Ok(Command::Incident { sub, args }) => {
+                    command::incident::handle(self, inv, &sub, &args, incident).await
+                }
                 Err(usage) => self.usage_error(&usage),
             };
             rendered.unwrap_or_else(|error| internal_error(&error))
@@ -191,6 +220,14 @@ impl Bot {
     }
 }
 
+/// The command as typed: `/rollback model-server undo`.
+fn command_line(inv: &Invocation) -> String {
+    std::iter::once(format!("/{}", inv.command))
+        .chain(inv.args.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Last resort when a template itself fails: the chat gets a reference, the log the detail.
 fn internal_error(error: &TemplateError) -> Reply {
     let reference = format!(
@@ -209,5 +246,6 @@ fn internal_error(error: &TemplateError) -> Reply {
         buttons: Vec::new(),
         in_progress: false,
         delivery: Default::default(),
+        effects: Vec::new(),
     }
 }

@@ -7,6 +7,8 @@ use crate::approval::{Policy, RequestView};
 use crate::command::COMMANDS;
 use crate::command::action::ActionOffer;
 use crate::command::stage::StageView;
+use crate::incident::SummaryView;
+use crate::incident::postmortem::Draft;
 use crate::render::{Severity, Templates};
 use crate::runbook::actions::{DryRun, Plan, VersionChange};
 use crate::runbook::signal::Signal;
@@ -14,6 +16,7 @@ use crate::runbook::steps::{Finding, StepReport, StepStatus};
 use crate::runbook::verdict;
 use crate::runbook::{Runbook, Runbooks, StageReport};
 use crate::store::{Actor, Decision, DecisionRecord, Request, RequestState};
+use crate::store::{Incident, IncidentData, TimelineEntry};
 
 /// The verdict on one path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +169,26 @@ fn check_templates(dir: &Path) -> Result<String, Vec<String>> {
             problems.push(e.to_string());
         }
     }
+    for (incident, timeline) in sample_incidents() {
+        count += 3;
+        let summary = SummaryView {
+            incident: &incident,
+            recent: &timeline,
+            notice: Some("Updated.".into()),
+        };
+        if let Err(e) = templates.render("incident", &summary, Severity::Warning, Vec::new()) {
+            problems.push(e.to_string());
+        }
+        let list = serde_json::json!({"incidents": [&incident], "table": "ID  SEV\nINC-1 sev2"});
+        if let Err(e) = templates.render("incidents", &list, Severity::Info, Vec::new()) {
+            problems.push(e.to_string());
+        }
+        let requests = sample_requests();
+        let draft = Draft::sample(&incident, &timeline, &requests);
+        if let Err(e) = templates.render_text("postmortem.md", &draft) {
+            problems.push(e.to_string());
+        }
+    }
     let help = serde_json::json!({
         "commands": COMMANDS,
         "services": [{"service": "model-server", "description": "vLLM", "namespace": "ai-production", "stages": "triage"}],
@@ -213,6 +236,61 @@ fn sample_offers() -> Vec<ActionOffer> {
             command: "/rollback model-server prompt".into(),
         },
     ]
+}
+
+/// An open incident with every optional field set, and a resolved one with none.
+fn sample_incidents() -> Vec<(Incident, Vec<TimelineEntry>)> {
+    let actor = Actor {
+        id: "U1".into(),
+        name: "alice".into(),
+        platform: "slack".into(),
+        channel: "C1".into(),
+    };
+    let open = Incident {
+        id: "INC-1".into(),
+        title: "KV cache full".into(),
+        severity: "sev2".into(),
+        open: true,
+        group_key: Some("{}:{alertname=\"X\"}".into()),
+        declared_at: "2026-11-28T03:00:00Z".into(),
+        data: IncidentData {
+            service: Some("model-server".into()),
+            status_text: Some("rolling back".into()),
+            roles: [("commander".to_string(), "alice".to_string())]
+                .into_iter()
+                .collect(),
+            commander_id: "U1".into(),
+            detected_by: "alert VLLMKVCacheFull".into(),
+            started_at: "2026-11-28T02:51:00Z".into(),
+            mitigated_at: Some("2026-11-28T03:10:00Z".into()),
+            resolved_at: None,
+            last_verdict: Some("serving-engine: KV cache 97%".into()),
+            platform: "slack".into(),
+            channel: "C1".into(),
+        },
+    };
+    let resolved = Incident {
+        open: false,
+        group_key: None,
+        data: IncidentData {
+            service: None,
+            status_text: None,
+            mitigated_at: None,
+            resolved_at: Some("2026-11-28T04:00:00Z".into()),
+            last_verdict: None,
+            ..open.data.clone()
+        },
+        ..open.clone()
+    };
+    let timeline = vec![TimelineEntry {
+        seq: 1,
+        at: "2026-11-28T03:00:00Z".into(),
+        actor,
+        kind: "verdict".into(),
+        text: "serving-engine: KV cache 97%".into(),
+        data: serde_json::json!({"class": "serving-engine", "evidence": ["KV cache 97%"], "slo_breaches": ["TTFT p95 3s (SLO 1.5s)"]}),
+    }];
+    vec![(open, timeline), (resolved, Vec::new())]
 }
 
 /// A request in each state a template shows.

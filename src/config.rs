@@ -85,6 +85,18 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Whether `given` equals the secret, in time that does not depend on where they differ
+    /// (a bearer token check must not leak the token a byte at a time).
+    pub fn matches(&self, given: &[u8]) -> bool {
+        let expected = self.0.as_bytes();
+        expected.len() == given.len()
+            && expected
+                .iter()
+                .zip(given)
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0
+    }
 }
 
 impl std::fmt::Debug for Secret {
@@ -163,6 +175,24 @@ pub struct Config {
     /// The SQLite state file; created with its directory on first start.
     #[serde(default)]
     pub state: Option<PathBuf>,
+    /// Where post-mortem drafts are written, besides being posted in the channel.
+    #[serde(default)]
+    pub postmortems: Option<PathBuf>,
+    /// Alertmanager's webhook: where alert-opened incidents are announced.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+}
+
+/// Where the Alertmanager webhook posts, per platform (a channel id each).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Slack channel id, e.g. `C024BE91L`.
+    #[serde(default)]
+    pub slack_channel: Option<String>,
+    /// Discord channel id (a snowflake).
+    #[serde(default)]
+    pub discord_channel: Option<String>,
 }
 
 impl Config {
@@ -207,6 +237,9 @@ mod tests {
         let secret = secret(&from_file, "TOKEN").unwrap().unwrap();
         assert_eq!(secret.expose(), "xoxb-from-file");
         assert_eq!(format!("{secret} {secret:?}"), "*** Secret(***)");
+        assert!(secret.matches(b"xoxb-from-file"));
+        assert!(!secret.matches(b"xoxb-from-filE"));
+        assert!(!secret.matches(b"xoxb"));
 
         let direct = env(&[("TOKEN", "xoxb-direct")]);
         assert_eq!(

@@ -11,6 +11,7 @@ pub mod check;
 pub mod cluster;
 pub mod command;
 pub mod config;
+pub mod incident;
 pub mod metrics;
 pub mod probe;
 pub mod render;

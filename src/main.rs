@@ -163,7 +163,9 @@ impl ContentArgs {
         let (runbooks, templates) = self.load()?;
         let config = self.state.config(demo)?;
         let store = self.state.store(&config, demo).await?;
-        Ok(Bot::new(runbooks, templates, cluster, store).with_groups(config.groups))
+        Ok(Bot::new(runbooks, templates, cluster, store)
+            .with_groups(config.groups)
+            .with_postmortem_dir(config.postmortems))
     }
 
     fn load(&self) -> anyhow::Result<(Runbooks, Templates)> {
@@ -276,12 +278,20 @@ async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             let mut routes = Vec::new();
             let mut platforms: Vec<&str> = Vec::new();
             let _ = (&bot, &env, &mut routes);
+            // Chat adapters add where alert-opened incidents are announced.
+            let destinations: Vec<firebreak::chat::alertmanager::Destination> = Vec::new();
+            let alert_token = firebreak::config::secret(&env, "FIREBREAK_ALERTMANAGER_TOKEN")?;
             if platforms.is_empty() {
                 anyhow::bail!(
                     "no chat platform is configured: set FIREBREAK_SLACK_BOT_TOKEN (Slack) or FIREBREAK_DISCORD_BOT_TOKEN (Discord); README \"Running on Slack\" lists the rest"
                 );
             }
             platforms.sort();
+            routes.push(firebreak::chat::alertmanager::routes(
+                Arc::clone(&bot),
+                alert_token,
+                destinations,
+            ));
             let listener = firebreak::server::bind(listen).await?;
             tracing::info!(%listen, platforms = ?platforms, "serving");
             firebreak::server::serve(

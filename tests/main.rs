@@ -6,6 +6,7 @@ mod canary;
 mod cli;
 mod deploy;
 mod gpu_pipelines;
+mod incidents;
 mod metrics;
 mod prometheus;
 mod runbook;

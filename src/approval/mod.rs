@@ -210,6 +210,33 @@ impl Bot {
             }
         };
         tracing::info!(request = %request.id, state = finished.state.as_str(), "action finished");
+        if let Some(incident) = &finished.incident {
+            let succeeded = finished.state == RequestState::Succeeded;
+            let text = format!(
+                "{} {}: {}",
+                finished.action,
+                finished.state.as_str(),
+                finished.outcome.as_deref().unwrap_or_default()
+            );
+            let data = serde_json::json!({
+                "request": finished.id,
+                "versions": finished.plan.versions,
+                "calls": calls,
+            });
+            let now = crate::store::now_text();
+            let recorded = self
+                .store
+                .update_incident(incident, &firebreak, "action", move |i| {
+                    if succeeded && i.data.mitigated_at.is_none() {
+                        i.data.mitigated_at = Some(now);
+                    }
+                    Some((text, data))
+                })
+                .await;
+            if let Err(error) = recorded {
+                tracing::error!(%error, incident, "action outcome not recorded on the timeline");
+            }
+        }
         let mut reply = self.render_request(&finished, calls, verification, None)?;
         reply.delivery = Delivery::ReplaceOrigin;
         Ok(reply)

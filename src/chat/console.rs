@@ -7,7 +7,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use super::{ChannelRef, Invocation, Platform, UserRef};
 use crate::bot::Bot;
-use crate::render::{Delivery, text};
+use crate::render::{Delivery, Effect, Reply, text};
 
 /// The console's identity: who is typing, and the pseudo-channel replies go to.
 #[derive(Debug, Clone)]
@@ -47,7 +47,16 @@ impl Console {
         let mut user = self.user.clone();
         loop {
             if interactive {
-                write!(out, "firebreak ({})> ", user.name)?;
+                let incident = bot
+                    .store()
+                    .incident_in(Platform::Console.as_str(), &self.channel.id)
+                    .await
+                    .ok()
+                    .flatten();
+                match incident {
+                    Some(incident) => write!(out, "firebreak [{}] ({})> ", incident.id, user.name)?,
+                    None => write!(out, "firebreak ({})> ", user.name)?,
+                }
                 out.flush()?;
             }
             let Some(line) = lines.next_line().await? else {
@@ -109,8 +118,80 @@ impl Console {
                 writeln!(out, "(only you see this)")?;
             }
             writeln!(out, "{}", text::render(&reply))?;
+            for effect in &reply.effects {
+                // The console is one channel: a dedicated incident channel is the prompt's
+                // label, and the summary is the reply itself; files are printed.
+                if let Effect::Attach { filename, content } = effect {
+                    writeln!(
+                        out,
+                        "--- attached: {filename} ---\n{content}\n--- end of {filename} ---"
+                    )?;
+                }
+            }
             out.flush()?;
         }
         Ok(())
+    }
+}
+
+/// The console as an [`super::Outbox`]: unprompted messages (an alert-opened incident) are
+/// printed to `out` with a line saying what they are; updates are printed again, marked.
+pub struct ConsoleOutbox<W> {
+    out: std::sync::Mutex<W>,
+    posted: std::sync::atomic::AtomicU64,
+}
+
+impl<W: Write + Send> ConsoleOutbox<W> {
+    /// An outbox writing to `out`.
+    pub fn new(out: W) -> ConsoleOutbox<W> {
+        ConsoleOutbox {
+            out: std::sync::Mutex::new(out),
+            posted: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn write(&self, header: &str, reply: &Reply) -> Result<(), super::OutboxError> {
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        writeln!(out, "{header}\n{}", text::render(reply))
+            .and_then(|()| out.flush())
+            .map_err(|error| super::OutboxError {
+                platform: Platform::Console,
+                message: error.to_string(),
+            })
+    }
+}
+
+impl<W: Write + Send> super::Outbox for ConsoleOutbox<W> {
+    fn platform(&self) -> Platform {
+        Platform::Console
+    }
+
+    fn post<'a>(
+        &'a self,
+        channel: &'a str,
+        reply: &'a Reply,
+    ) -> futures::future::BoxFuture<'a, Result<String, super::OutboxError>> {
+        Box::pin(async move {
+            let id = self
+                .posted
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            self.write(&format!("--- message {id} in #{channel} ---"), reply)?;
+            Ok(id.to_string())
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        channel: &'a str,
+        message: &'a str,
+        reply: &'a Reply,
+    ) -> futures::future::BoxFuture<'a, Result<(), super::OutboxError>> {
+        Box::pin(async move {
+            self.write(
+                &format!("--- message {message} in #{channel}, updated ---"),
+                reply,
+            )
+        })
     }
 }

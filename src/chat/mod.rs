@@ -14,6 +14,7 @@
 //! - [`crate::render::Delivery`] says where a reply goes: a new message, in place of the
 //!   message whose button was clicked, or only to the invoker.
 
+pub mod alertmanager;
 pub mod console;
 
 /// The person behind an invocation.
@@ -195,4 +196,36 @@ mod tests {
             Err(ParseError::UnclosedQuote(_))
         ));
     }
+}
+
+/// Why a message could not be delivered.
+#[derive(Debug, thiserror::Error)]
+#[error("{platform}: {message}")]
+pub struct OutboxError {
+    /// Which platform.
+    pub platform: Platform,
+    /// What went wrong, e.g. the Web API's error code.
+    pub message: String,
+}
+
+/// Posting without being asked: how the core reaches a channel when no command is being
+/// answered (an alert-opened incident). Each chat adapter implements it once.
+pub trait Outbox: Send + Sync {
+    /// The platform it posts to.
+    fn platform(&self) -> Platform;
+
+    /// Post `reply` in `channel`; returns the platform's id for the new message.
+    fn post<'a>(
+        &'a self,
+        channel: &'a str,
+        reply: &'a crate::render::Reply,
+    ) -> futures::future::BoxFuture<'a, Result<String, OutboxError>>;
+
+    /// Replace message `message` in `channel` with `reply`.
+    fn update<'a>(
+        &'a self,
+        channel: &'a str,
+        message: &'a str,
+        reply: &'a crate::render::Reply,
+    ) -> futures::future::BoxFuture<'a, Result<(), OutboxError>>;
 }

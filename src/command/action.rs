@@ -179,6 +179,19 @@ pub(crate) async fn handle(
         Err(error) => return bot.state_error(&error),
     };
     tracing::info!(request = %request.id, action = action_id, "action requested");
+    if let Some(incident) = &request.incident {
+        bot.record(
+            incident,
+            &request.requester,
+            "plan",
+            format!(
+                "{} requested {} ({}): {}",
+                request.requester.name, request.action, request.id, request.plan.summary
+            ),
+            serde_json::json!({"request": request.id, "versions": request.plan.versions}),
+        )
+        .await;
+    }
     if request.state == RequestState::Executing {
         let mut reply = bot.execute(&request, on_progress).await?;
         reply.delivery = Default::default();

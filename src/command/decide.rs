@@ -38,6 +38,33 @@ pub async fn handle(
         Err(error) => return bot.state_error(&error),
     };
     let request = counted.request;
+    if let (Ok(_), Some(request)) = (&counted.result, &request)
+        && let Some(incident) = &request.incident
+    {
+        let verb = match decision {
+            Decision::Approve => "approved",
+            Decision::Deny => "denied",
+        };
+        let reason = request
+            .decisions
+            .iter()
+            .rev()
+            .find(|d| d.actor.id == inv.user.id)
+            .and_then(|d| d.reason.as_deref())
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        bot.record(
+            incident,
+            &Actor::of(inv),
+            "decision",
+            format!(
+                "{} {verb} {} ({}){reason}",
+                inv.user.name, request.action, request.id
+            ),
+            serde_json::json!({"request": request.id}),
+        )
+        .await;
+    }
     match (counted.result, request) {
         (Err(refusal), request) => {
             tracing::info!(request = id, refusal = ?refusal, "vote refused");

@@ -6,9 +6,10 @@ use serde::Serialize;
 use super::action::{self, ActionOffer};
 use crate::bot::Bot;
 use crate::chat::Invocation;
-use crate::render::{Button, ButtonStyle, Reply, TemplateError};
+use crate::render::{Button, ButtonStyle, Reply, Severity, TemplateError};
 use crate::runbook::steps::run_stage;
 use crate::runbook::{Runbook, Stage, StageReport};
+use crate::store::Actor;
 
 /// What a stage template renders: the report, and the actions the stage offers with their
 /// plans (empty for triage and post-mortem).
@@ -89,8 +90,70 @@ pub async fn handle(
         report: &report,
         actions: &offers,
     };
-    bot.templates
-        .render(template, &view, report.severity, buttons)
+    let mut reply = bot
+        .templates
+        .render(template, &view, report.severity, buttons)?;
+    if let Some(incident) = &inv.incident {
+        record_in_incident(bot, inv, incident, runbook, &report).await;
+        if stage == Stage::Postmortem
+            && let Ok(Some(incident)) = bot.store.incident(incident).await
+        {
+            reply.effects.push(bot.postmortem_draft(&incident).await?);
+        }
+    }
+    Ok(reply)
+}
+
+/// A triage verdict goes on the incident's timeline with its evidence, and becomes the
+/// summary's "last verdict"; the incident learns its service from the first stage run in it.
+async fn record_in_incident(
+    bot: &Bot,
+    inv: &Invocation,
+    incident: &str,
+    runbook: &Runbook,
+    report: &StageReport,
+) {
+    let actor = Actor::of(inv);
+    let service = runbook.service.clone();
+    let verdict = report.verdict.as_ref().filter(|_| report.stage == "triage");
+    let line = verdict.map(|v| {
+        format!(
+            "{}: {}",
+            v.class.as_str(),
+            v.evidence
+                .first()
+                .map(String::as_str)
+                .unwrap_or("no evidence")
+        )
+    });
+    let data = verdict.map(|v| {
+        let breaches: Vec<&str> = report
+            .steps
+            .iter()
+            .flat_map(|s| s.findings.iter())
+            .filter(|f| f.severity >= Severity::Warning)
+            .map(|f| f.text.as_str())
+            .filter(|t| t.contains("SLO") || t.contains("(above "))
+            .collect();
+        serde_json::json!({
+            "class": v.class.as_str(),
+            "evidence": v.evidence,
+            "next_step": v.next_step,
+            "slo_breaches": breaches,
+        })
+    });
+    let updated = bot
+        .store
+        .update_incident(incident, &actor, "verdict", move |i| {
+            i.data.service.get_or_insert(service);
+            let line = line?;
+            i.data.last_verdict = Some(line.clone());
+            Some((line, data.unwrap_or_default()))
+        })
+        .await;
+    if let Err(error) = updated {
+        tracing::error!(%error, incident, "verdict not recorded on the timeline");
+    }
 }
 
 /// The runbook a stage command names (or the only one), and that it has the stage; otherwise

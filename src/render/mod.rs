@@ -114,6 +114,40 @@ pub enum Delivery {
     Ephemeral,
 }
 
+/// Something a reply asks of the platform besides showing itself. Adapters do what their
+/// platform allows and ignore the rest (the console prints what it can).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    /// Open a dedicated channel (Slack) or thread (Discord) for an incident, invite people,
+    /// post the incident summary there, and bind it with [`crate::Bot::bind_channel`].
+    OpenChannel {
+        /// The incident.
+        incident: String,
+        /// A channel name: lower-case, dashes, at most 80 characters (`inc-7-kv-cache-full`).
+        name: String,
+        /// The channel topic.
+        topic: String,
+        /// User ids to invite.
+        invite: Vec<String>,
+    },
+    /// Keep the incident's summary current: post it once per platform, then update that
+    /// message in place (remembered with [`crate::Bot::remember_message`], role `summary`).
+    Summary {
+        /// The incident.
+        incident: String,
+        /// The summary.
+        summary: Box<Reply>,
+    },
+    /// Upload a file into the channel (Slack file upload, Discord attachment).
+    Attach {
+        /// File name, e.g. `INC-7-postmortem.md`.
+        filename: String,
+        /// Its text.
+        content: String,
+    },
+}
+
 /// The reply model: what the core says, before any platform formats it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct Reply {
@@ -129,4 +163,6 @@ pub struct Reply {
     pub in_progress: bool,
     /// Where it goes.
     pub delivery: Delivery,
+    /// What else to do on the platform.
+    pub effects: Vec<Effect>,
 }

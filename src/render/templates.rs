@@ -19,6 +19,9 @@ pub const REQUIRED: &[&str] = &[
     "help",
     "error",
     "approval",
+    "incident",
+    "incidents",
+    "postmortem.md",
 ];
 
 /// The shipped templates, for when no template directory is at hand.
@@ -33,6 +36,15 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("help.hbs", include_str!("../../templates/help.hbs")),
     ("error.hbs", include_str!("../../templates/error.hbs")),
     ("approval.hbs", include_str!("../../templates/approval.hbs")),
+    ("incident.hbs", include_str!("../../templates/incident.hbs")),
+    (
+        "incidents.hbs",
+        include_str!("../../templates/incidents.hbs"),
+    ),
+    (
+        "postmortem.md.hbs",
+        include_str!("../../templates/postmortem.md.hbs"),
+    ),
     (
         "actions.hbs",
         include_str!("../../templates/partials/actions.hbs"),
@@ -218,6 +230,7 @@ impl Templates {
             buttons,
             in_progress: false,
             delivery: Default::default(),
+            effects: Vec::new(),
         })
     }
 }

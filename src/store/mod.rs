@@ -8,6 +8,7 @@
 //! transactions the only concurrency story to reason about.
 
 pub mod audit;
+pub mod incidents;
 pub mod requests;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 
 pub use audit::{Actor, AuditEntry, AuditKind, Record};
+pub use incidents::{Declaration, Incident, IncidentData, TimelineEntry};
 pub use requests::{
     Ballot, Counted, Decision, DecisionRecord, NewRequest, Refusal, Request, RequestState, Vote,
 };
@@ -119,16 +121,28 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     CREATE TABLE incidents (
-        id TEXT PRIMARY KEY,
+        number INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
         title TEXT NOT NULL,
         severity TEXT NOT NULL,
-        status TEXT NOT NULL,
-        commander_id TEXT NOT NULL,
+        open INTEGER NOT NULL,
+        group_key TEXT UNIQUE,
+        data TEXT NOT NULL,
+        declared_at TEXT NOT NULL
+    );
+    CREATE TABLE incident_channels (
         platform TEXT NOT NULL,
         channel TEXT NOT NULL,
-        data TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        resolved_at TEXT
+        incident TEXT NOT NULL REFERENCES incidents(id),
+        PRIMARY KEY (platform, channel)
+    );
+    CREATE TABLE incident_messages (
+        incident TEXT NOT NULL REFERENCES incidents(id),
+        platform TEXT NOT NULL,
+        role TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        message TEXT NOT NULL,
+        PRIMARY KEY (incident, platform, role)
     );
     CREATE TABLE timeline (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -136,6 +150,8 @@ const MIGRATIONS: &[&str] = &[
         at TEXT NOT NULL,
         actor_id TEXT NOT NULL,
         actor_name TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        channel TEXT NOT NULL,
         kind TEXT NOT NULL,
         text TEXT NOT NULL,
         data TEXT NOT NULL
@@ -243,6 +259,11 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
 pub(crate) fn now() -> jiff::Timestamp {
     let now = jiff::Timestamp::now();
     jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
+}
+
+/// Now as stored text.
+pub fn now_text() -> String {
+    now().to_string()
 }
 
 /// A short random id (8 hex digits): unguessable enough that a click cannot be forged by
