@@ -129,8 +129,10 @@ pub async fn run_suite(
     prompts: &[GoldenPrompt],
     options: &SuiteOptions,
 ) -> Vec<PromptResult> {
-    futures::stream::iter(prompts)
-        .map(|prompt| run_one(target, prompt, options))
+    // Indices, not `&GoldenPrompt`: a closure over a borrowed item makes rustc's higher-ranked
+    // `Send` check fail for whoever spawns `Bot::handle` (the chat adapters do).
+    futures::stream::iter(0..prompts.len())
+        .map(|i| run_one(target, &prompts[i], options))
         // `buffered` keeps suite order in the report while bounding requests in flight.
         .buffered(options.concurrency.max(1))
         .collect()
