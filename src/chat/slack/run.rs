@@ -33,7 +33,13 @@ impl Slack {
                 None
             }
         };
-        self.deliver(&inv, &origin, &reply, progress_ts).await;
+        self.deliver_final(&inv, &origin, &reply, progress_ts).await;
+    }
+
+    /// Deliver a finished reply to `inv` where its [`Delivery`] says, as [`Slack::start`]
+    /// does once the core has answered (no progress message involved).
+    pub async fn deliver(&self, inv: &Invocation, origin: &Origin, reply: &Reply) {
+        self.deliver_final(inv, origin, reply, None).await;
     }
 
     /// Post the first snapshot, then update it with later ones until the sender is dropped.
@@ -70,7 +76,7 @@ impl Slack {
         ts
     }
 
-    async fn deliver(
+    async fn deliver_final(
         &self,
         inv: &Invocation,
         origin: &Origin,

@@ -1,0 +1,217 @@
+//! The Slack adapter against a fake Slack on loopback: signed HTTP requests, Socket Mode,
+//! Block Kit rendering, and where replies go.
+
+mod blocks;
+mod delivery;
+mod fake;
+mod http;
+mod socket;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use firebreak::chat::slack::{
+    API_URL, APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, Slack, SlackSettings, Tuning,
+};
+use firebreak::sim::SimServer;
+use serde_json::{Value, json};
+
+use crate::support::{SHIPPED_RUNBOOK, bot, demo, sim};
+use fake::{FakeSlack, now, sign};
+
+/// The signing secret the tests sign with (Slack's documentation example).
+pub const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+/// The body limit the tests run with.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// How the bot reaches Slack in a test.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Signing secret: the HTTP endpoints.
+    Http,
+    /// App-level token: Socket Mode, no HTTP endpoints.
+    Socket,
+}
+
+/// A simulated cluster, a fake Slack, and the Slack adapter between them.
+pub struct Harness {
+    pub fake: FakeSlack,
+    pub sim: SimServer,
+    pub slack: Slack,
+    /// Base URL of Firebreak's HTTP server.
+    pub url: String,
+    client: reqwest::Client,
+}
+
+impl Harness {
+    pub async fn start(mode: Mode) -> Harness {
+        let fake = FakeSlack::start().await;
+        let sim = sim(demo()).await;
+        let bot = Arc::new(bot(&sim, &[SHIPPED_RUNBOOK]));
+        let mut env = BTreeMap::new();
+        env.insert(BOT_TOKEN.to_string(), "xoxb-test-bot".to_string());
+        env.insert(API_URL.to_string(), fake.api_url.clone());
+        match mode {
+            Mode::Http => env.insert(SIGNING_SECRET.to_string(), SECRET.to_string()),
+            Mode::Socket => env.insert(APP_TOKEN.to_string(), "xapp-test-app".to_string()),
+        };
+        let settings = SlackSettings::from_env(&env)
+            .expect("settings are valid")
+            .expect("Slack is configured");
+        let tuning = Tuning {
+            body_limit: BODY_LIMIT,
+            progress_interval: Duration::from_millis(50),
+            reconnect_delay: Duration::from_millis(50),
+        };
+        let slack = Slack::new(bot, &settings, tuning).expect("adapter builds");
+        let routes: Vec<_> = slack.routes().into_iter().collect();
+        assert_eq!(routes.is_empty(), mode == Mode::Socket);
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = firebreak::server::app(routes);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        if slack.has_socket_mode() {
+            tokio::spawn(slack.clone().run_socket_mode());
+        }
+        Harness {
+            fake,
+            sim,
+            slack,
+            url,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// POST `body` to `path` with the given timestamp and signature headers.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, String)],
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .header("content-type", content_type)
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.send().await.expect("Firebreak answers")
+    }
+
+    /// POST `body` signed the way Slack signs, at `timestamp`.
+    pub async fn post_signed_at(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &str,
+        timestamp: i64,
+    ) -> reqwest::Response {
+        let ts = timestamp.to_string();
+        let signature = sign(SECRET, &ts, body);
+        self.post_raw(
+            path,
+            content_type,
+            body.to_string(),
+            &[
+                ("x-slack-request-timestamp", ts),
+                ("x-slack-signature", signature),
+            ],
+        )
+        .await
+    }
+
+    /// POST `body` signed now.
+    pub async fn post_signed(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> reqwest::Response {
+        self.post_signed_at(path, content_type, body, now()).await
+    }
+}
+
+/// A slash command form, as Slack posts it.
+pub fn command_form(fake: &FakeSlack, command: &str, text: &str) -> String {
+    serde_urlencoded::to_string([
+        ("token", "gIkuvaNzQIHg97ATvDxqgjtO"),
+        ("team_id", "T0001"),
+        ("team_domain", "example"),
+        ("channel_id", "C_INC"),
+        ("channel_name", "inc-model-server"),
+        ("user_id", "U_ALICE"),
+        ("user_name", "alice"),
+        ("command", command),
+        ("text", text),
+        ("api_app_id", "A0FIREBRK"),
+        ("is_enterprise_install", "false"),
+        ("response_url", fake.response_url("cmd-1").as_str()),
+        ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
+    ])
+    .unwrap()
+}
+
+/// The payload of a `block_actions` interaction: `user` clicked the button with `value` on
+/// the message at `message_ts`.
+pub fn block_actions(
+    response_url: &str,
+    user: (&str, &str),
+    value: &str,
+    message_ts: &str,
+) -> Value {
+    json!({
+        "type": "block_actions",
+        "user": {"id": user.0, "username": user.1, "name": user.1, "team_id": "T0001"},
+        "api_app_id": "A0FIREBRK",
+        "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": "C_INC", "is_ephemeral": false},
+        "trigger_id": "12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3",
+        "team": {"id": "T0001", "domain": "example"},
+        "enterprise": null,
+        "is_enterprise_install": false,
+        "channel": {"id": "C_INC", "name": "inc-model-server"},
+        "message": {
+            "type": "message", "user": "U0BOT", "bot_id": "B0BOT", "ts": message_ts,
+            "text": "Triage: model-server", "team": "T0001"
+        },
+        "state": {"values": {}},
+        "response_url": response_url,
+        "actions": [{
+            "action_id": "fb-0", "block_id": "Dq4x", "type": "button", "style": "primary",
+            "text": {"type": "plain_text", "text": "Mitigate", "emoji": true},
+            "value": value, "action_ts": "1700000100.000200"
+        }]
+    })
+}
+
+/// The header text of a posted message body.
+pub fn header(body: &Value) -> String {
+    body["blocks"][0]["text"]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Whether a posted message is a progress snapshot.
+pub fn in_progress(body: &Value) -> bool {
+    body["blocks"].to_string().contains("in progress")
+}
+
+/// The button values of a posted message, in order.
+pub fn button_values(body: &Value) -> Vec<String> {
+    body["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e["value"].as_str().map(str::to_string))
+        .collect()
+}
