@@ -215,3 +215,66 @@ pub fn button_values(body: &Value) -> Vec<String> {
         .filter_map(|e| e["value"].as_str().map(str::to_string))
         .collect()
 }
+
+#[test]
+fn the_app_manifest_declares_every_command_the_endpoints_and_the_scopes() {
+    let text = std::fs::read_to_string("deploy/slack/manifest.yaml").unwrap();
+    let manifest: Value = serde_norway::from_str(&text).expect("the manifest is YAML");
+    let commands: Vec<&str> = manifest["features"]["slash_commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["command"].as_str().unwrap())
+        .collect();
+    for info in firebreak::command::COMMANDS {
+        let slash = format!("/{}", info.name);
+        assert!(
+            commands.contains(&slash.as_str()),
+            "{slash} missing: {commands:?}"
+        );
+    }
+    for approval in ["/approve", "/deny"] {
+        assert!(commands.contains(&approval), "{approval} missing");
+    }
+    for command in manifest["features"]["slash_commands"].as_array().unwrap() {
+        assert!(
+            command["url"]
+                .as_str()
+                .unwrap()
+                .ends_with("/slack/commands")
+        );
+    }
+    let settings = &manifest["settings"];
+    assert!(
+        settings["interactivity"]["request_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/slack/interactions")
+    );
+    assert!(
+        settings["event_subscriptions"]["request_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/slack/events")
+    );
+    assert_eq!(
+        settings["event_subscriptions"]["bot_events"],
+        json!(["app_mention"])
+    );
+    assert!(settings["socket_mode_enabled"].is_boolean());
+    let scopes = &manifest["oauth_config"]["scopes"]["bot"];
+    for scope in [
+        "commands",
+        "chat:write",
+        "chat:write.public",
+        "app_mentions:read",
+        "channels:manage",
+        "files:write",
+        "reactions:read",
+    ] {
+        assert!(
+            scopes.as_array().unwrap().iter().any(|s| s == scope),
+            "{scope} missing"
+        );
+    }
+}
