@@ -278,3 +278,57 @@ fn the_app_manifest_declares_every_command_the_endpoints_and_the_scopes() {
         );
     }
 }
+
+#[tokio::test]
+async fn serve_refuses_inconsistent_slack_settings_and_names_the_variable() {
+    let sim = sim(demo()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, sim.kubeconfig_yaml("ai-production")).unwrap();
+    let cases = [
+        (vec![(BOT_TOKEN, "xoxb-secret-value")], SIGNING_SECRET),
+        (
+            vec![
+                (BOT_TOKEN, "xoxb-secret-value"),
+                (APP_TOKEN, "xoxb-secret-value"),
+            ],
+            APP_TOKEN,
+        ),
+        (vec![(SIGNING_SECRET, "secret-value")], BOT_TOKEN),
+    ];
+    for (vars, named) in cases {
+        let kubeconfig = kubeconfig.clone();
+        let vars: Vec<(String, String)> = vars
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        // The simulator answers on this runtime, so the binary runs off it.
+        let output = tokio::task::spawn_blocking(move || {
+            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_firebreak"));
+            command
+                .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig"])
+                .arg(&kubeconfig)
+                .current_dir(env!("CARGO_MANIFEST_DIR"));
+            for name in [BOT_TOKEN, SIGNING_SECRET, APP_TOKEN, API_URL] {
+                command.env_remove(name).env_remove(format!("{name}_FILE"));
+            }
+            for name in [
+                "FIREBREAK_LISTEN",
+                "FIREBREAK_RUNBOOKS",
+                "FIREBREAK_TEMPLATES",
+            ] {
+                command.env_remove(name);
+            }
+            command.envs(vars).output().unwrap()
+        })
+        .await
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(stderr.contains(named), "{named} not named: {stderr}");
+        assert!(
+            !stderr.contains("secret-value"),
+            "a secret was printed: {stderr}"
+        );
+    }
+}
