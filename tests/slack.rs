@@ -332,3 +332,87 @@ async fn serve_refuses_inconsistent_slack_settings_and_names_the_variable() {
         );
     }
 }
+
+/// Kills the child process it holds when dropped, so a failing test leaves nothing running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn firebreak_serve_answers_a_command_over_socket_mode() {
+    let fake = FakeSlack::start().await;
+    let sim = sim(demo()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, sim.kubeconfig_yaml("ai-production")).unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_firebreak"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for name in [BOT_TOKEN, SIGNING_SECRET, APP_TOKEN, API_URL] {
+        command.env_remove(name).env_remove(format!("{name}_FILE"));
+    }
+    for name in [
+        "FIREBREAK_LISTEN",
+        "FIREBREAK_RUNBOOKS",
+        "FIREBREAK_TEMPLATES",
+    ] {
+        command.env_remove(name);
+    }
+    command
+        .env(BOT_TOKEN, "xoxb-test-bot")
+        .env(APP_TOKEN, "xapp-test-app")
+        .env(API_URL, &fake.api_url);
+    let _child = KillOnDrop(command.spawn().expect("firebreak starts"));
+
+    let mut socket = fake.next_socket().await;
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let hello = json!({"type": "hello", "num_connections": 1, "debug_info": {"host": "applink-fake"}, "connection_info": {"app_id": "A0FIREBRK"}});
+    socket
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    let envelope = json!({
+        "envelope_id": "env-serve-1", "type": "slash_commands", "accepts_response_payload": true,
+        "payload": {
+            "team_id": "T0001", "channel_id": "C_INC", "user_id": "U_ALICE", "user_name": "alice",
+            "command": "/help", "text": "", "response_url": fake.response_url("cmd-serve"),
+            "trigger_id": "1.2.3"
+        }
+    });
+    socket
+        .send(Message::Text(envelope.to_string().into()))
+        .await
+        .unwrap();
+    let ack = loop {
+        match tokio::time::timeout(Duration::from_secs(30), socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                break serde_json::from_str::<Value>(&text).unwrap();
+            }
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no ack from firebreak serve: {other:?}"),
+        }
+    };
+    assert_eq!(ack["envelope_id"], "env-serve-1");
+    let calls = fake
+        .wait_for("the help reply", |calls| {
+            calls.iter().any(|c| c.method == "chat.postMessage")
+        })
+        .await;
+    let post = calls
+        .iter()
+        .find(|c| c.method == "chat.postMessage")
+        .unwrap();
+    assert_eq!(post.body["channel"], "C_INC");
+    assert_eq!(post.auth.as_deref(), Some("Bearer xoxb-test-bot"));
+}
