@@ -2,7 +2,7 @@
 //!
 //! Two ways in, one path through: signed HTTP requests ([`http`]) and Socket Mode ([`socket`])
 //! both become an [`Invocation`] ([`events`]), which [`Slack::start`] runs in the background
-//! after the platform has been answered, posting progress and the final reply ([`run`]).
+//! after the platform has been answered, posting progress and the final reply (`run.rs`).
 
 pub mod api;
 pub mod blocks;
@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use slack_morphism::prelude::*;
 use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
+use tracing::Instrument;
 
 use crate::bot::Bot;
 use crate::chat::Invocation;
@@ -209,11 +210,17 @@ impl Slack {
     }
 
     /// What to say at once for `inv`, and the work started in the background: the reply is
-    /// posted (and updated while it progresses) as [`run`] describes.
+    /// posted (and updated while it progresses), then delivered where its `Delivery` says.
     pub fn start(&self, inv: Invocation, origin: Origin) -> String {
         let ack = self.inner.bot.acknowledgement(&inv);
+        let span = tracing::info_span!(
+            "slack",
+            command = %inv.command,
+            user = %inv.user.id,
+            channel = %inv.channel.id,
+        );
         let this = self.clone();
-        tokio::spawn(async move { this.run(inv, origin).await });
+        tokio::spawn(async move { this.run(inv, origin).await }.instrument(span));
         ack
     }
 

@@ -7,6 +7,7 @@
 
 use slack_morphism::prelude::*;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use super::api::{ApiError, ResponseKind};
 use super::events::Origin;
@@ -18,7 +19,11 @@ impl Slack {
     /// Run `inv` and post its reply; errors go to the log, never back to the caller.
     pub(crate) async fn run(self, inv: Invocation, origin: Origin) {
         let (tx, rx) = watch::channel(None::<Reply>);
-        let updater = tokio::spawn(self.clone().show_progress(inv.channel.id.clone(), rx));
+        let updater = tokio::spawn(
+            self.clone()
+                .show_progress(inv.channel.id.clone(), rx)
+                .in_current_span(),
+        );
         let reply = {
             let on_progress = |snapshot: &Reply| {
                 tx.send_replace(Some(snapshot.clone()));
