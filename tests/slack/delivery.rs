@@ -67,6 +67,40 @@ async fn replace_origin_edits_the_clicked_message() {
 }
 
 #[tokio::test]
+async fn a_clicked_message_the_bot_cannot_edit_is_replaced_through_the_response_url() {
+    let h = Harness::start(Mode::Http).await;
+    h.fake.fail_next("chat.update", "cant_update_message");
+    let origin = Origin {
+        response_url: Some(response_url(&h.fake)),
+        clicked: clicked(false),
+    };
+    h.slack
+        .deliver(&invocation(), &origin, &reply(Delivery::ReplaceOrigin))
+        .await;
+    let methods: Vec<String> = h.fake.calls().into_iter().map(|c| c.method).collect();
+    assert_eq!(methods, vec!["chat.update", "response_url"]);
+    assert_eq!(h.fake.calls()[1].body["replace_original"], true);
+}
+
+#[tokio::test]
+async fn a_channel_the_bot_is_not_in_still_gets_the_reply_through_the_response_url() {
+    let h = Harness::start(Mode::Http).await;
+    h.fake.fail_next("chat.postMessage", "not_in_channel");
+    let origin = Origin {
+        response_url: Some(response_url(&h.fake)),
+        clicked: None,
+    };
+    h.slack
+        .deliver(&invocation(), &origin, &reply(Delivery::NewMessage))
+        .await;
+    let calls = h.fake.calls();
+    let methods: Vec<&str> = calls.iter().map(|c| c.method.as_str()).collect();
+    assert_eq!(methods, vec!["chat.postMessage", "response_url"]);
+    assert_eq!(calls[1].body["response_type"], "in_channel");
+    assert!(header(&calls[1].body).contains("Approved"));
+}
+
+#[tokio::test]
 async fn replace_origin_of_an_ephemeral_message_goes_through_the_response_url() {
     let h = Harness::start(Mode::Http).await;
     let origin = Origin {

@@ -35,6 +35,7 @@ struct Shared {
     calls: Mutex<Vec<Call>>,
     next_ts: AtomicUsize,
     rate_limited: AtomicUsize,
+    failures: Mutex<Vec<(String, String)>>,
     ws_url: Mutex<String>,
 }
 
@@ -109,6 +110,15 @@ impl FakeSlack {
         self.shared.rate_limited.store(n, Ordering::SeqCst);
     }
 
+    /// Answer the next call of `method` with Slack's error `error` (`{"ok": false, ...}`).
+    pub fn fail_next(&self, method: &str, error: &str) {
+        self.shared
+            .failures
+            .lock()
+            .unwrap()
+            .push((method.to_string(), error.to_string()));
+    }
+
     /// Wait (bounded) until `done` holds for the calls; panics with them if it never does.
     pub async fn wait_for(&self, what: &str, done: impl Fn(&[Call]) -> bool) -> Vec<Call> {
         for _ in 0..600 {
@@ -161,8 +171,14 @@ async fn api(
         )
             .into_response();
     }
+    let failure = {
+        let mut failures = shared.failures.lock().unwrap();
+        let found = failures.iter().position(|(m, _)| *m == method);
+        found.map(|i| failures.remove(i).1)
+    };
     let channel = body["channel"].clone();
     let answer = match method.as_str() {
+        _ if failure.is_some() => json!({"ok": false, "error": failure}),
         "chat.postMessage" => {
             let n = shared.next_ts.fetch_add(1, Ordering::SeqCst);
             let ts = format!("1700000000.{:06}", n + 1);

@@ -99,8 +99,14 @@ impl Slack {
             }
             Delivery::ReplaceOrigin => match &origin.clicked {
                 Some(clicked) if !clicked.ephemeral => {
-                    if let Err(error) = api.update(&clicked.channel, &clicked.ts, content).await {
+                    if let Err(error) = api
+                        .update(&clicked.channel, &clicked.ts, content.clone())
+                        .await
+                    {
+                        // Not the bot's message, or gone: the response_url can still replace it.
                         log_failure("replacing the clicked message", &error);
+                        self.respond(origin, &content, ResponseKind::ReplaceOriginal)
+                            .await;
                     }
                 }
                 Some(_) if origin.response_url.is_some() => {
