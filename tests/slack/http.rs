@@ -147,9 +147,27 @@ async fn a_mention_is_a_command_too() {
         "type": "event_callback", "event_id": "Ev0001", "event_time": 1700000200,
         "authed_users": ["U0BOT"]
     });
+    // Slack's redelivery of an event it thinks was missed is acknowledged and not run again.
+    let body = event.to_string();
+    let ts = now().to_string();
     let response = h
-        .post_signed("/slack/events", JSON, &event.to_string())
+        .post_raw(
+            "/slack/events",
+            JSON,
+            body.clone(),
+            &[
+                ("x-slack-request-timestamp", ts.clone()),
+                (
+                    "x-slack-signature",
+                    super::fake::sign(super::SECRET, &ts, &body),
+                ),
+                ("x-slack-retry-num", "1".to_string()),
+                ("x-slack-retry-reason", "http_timeout".to_string()),
+            ],
+        )
         .await;
+    assert_eq!(response.status(), 200);
+    let response = h.post_signed("/slack/events", JSON, &body).await;
     assert_eq!(response.status(), 200);
     let calls = h
         .fake
@@ -157,11 +175,12 @@ async fn a_mention_is_a_command_too() {
             calls.iter().any(|c| c.method == "chat.postMessage")
         })
         .await;
-    let post = &calls
+    let posts: Vec<_> = calls
         .iter()
-        .find(|c| c.method == "chat.postMessage")
-        .unwrap()
-        .body;
+        .filter(|c| c.method == "chat.postMessage")
+        .collect();
+    assert_eq!(posts.len(), 1, "the retry did not run: {calls:#?}");
+    let post = &posts[0].body;
     assert_eq!(post["channel"], "C_INC");
     assert!(post["text"].as_str().unwrap().contains("/triage"), "{post}");
 }

@@ -131,6 +131,35 @@ async fn socket_mode_runs_commands_and_clicks_acks_envelopes_and_reconnects() {
         })
         .await;
 
+    // A mention, delivered as an Events API envelope.
+    send(
+        &mut socket,
+        json!({
+            "envelope_id": "e-mention", "type": "events_api", "accepts_response_payload": false,
+            "retry_attempt": 0, "retry_reason": "",
+            "payload": {
+                "token": "XXYYZZ", "team_id": "T0001", "api_app_id": "A0FIREBRK",
+                "event": {
+                    "type": "app_mention", "user": "U_CAROL", "text": "<@U0BOT> help triage",
+                    "ts": "1700000300.000100", "channel": "C_INC", "event_ts": "1700000300.000100"
+                },
+                "type": "event_callback", "event_id": "Ev0002", "event_time": 1700000300
+            }
+        }),
+    )
+    .await;
+    assert_eq!(next_frame(&mut socket).await["envelope_id"], "e-mention");
+    h.fake
+        .wait_for("the help for /triage", |calls| {
+            calls.iter().any(|c| {
+                let text = c.body["text"].as_str().unwrap_or("");
+                c.method == "chat.postMessage"
+                    && text.contains("/triage [service]")
+                    && !text.contains("/incident")
+            })
+        })
+        .await;
+
     // An envelope Firebreak has no use for is still acknowledged, so Slack does not resend it.
     send(
         &mut socket,
