@@ -91,8 +91,11 @@ pub fn render(reply: &Reply) -> Vec<SlackBlock> {
                 }
             }
             Block::Code { text } => {
+                // mrkdwn has no escape for a fence inside a code block: a zero-width space
+                // keeps a ``` in the text (a markdown log line) from closing it early.
+                let text = escape(text).replace("```", "`\u{200b}``");
                 // The fences take 8 characters of each section's 3,000.
-                for chunk in split(&escape(text), MAX_SECTION - 8) {
+                for chunk in split(&text, MAX_SECTION - 8) {
                     body.push(section(&format!("```\n{chunk}\n```")));
                 }
             }
@@ -273,6 +276,23 @@ mod tests {
         assert_eq!(cut.chars().count(), 3000);
         assert!(cut.ends_with("more characters)"), "{cut}");
         assert_eq!(truncate("short", 10), "short");
+    }
+
+    #[test]
+    fn fences_inside_code_do_not_close_the_block() {
+        let reply = Reply {
+            blocks: vec![Block::Code {
+                text: "```rust\nfn main() {}\n```".into(),
+            }],
+            ..Default::default()
+        };
+        let rendered = serde_json::to_value(render(&reply)).unwrap();
+        let text = rendered[1]["text"]["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("```\n") && text.ends_with("\n```"),
+            "{text}"
+        );
+        assert_eq!(text.matches("```").count(), 2, "{text}");
     }
 
     #[test]
