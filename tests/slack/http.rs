@@ -117,8 +117,9 @@ async fn clicking_mitigate_on_the_triage_report_posts_the_mitigate_report() {
 
     let calls = h
         .fake
-        .wait_for("the mitigate report", |calls| {
+        .wait_for("the acknowledgement and the mitigate report", |calls| {
             final_message(calls, "Mitigate: model-server").is_some()
+                && calls.iter().any(|c| c.method == "response_url")
         })
         .await;
     let posted = calls
@@ -126,6 +127,14 @@ async fn clicking_mitigate_on_the_triage_report_posts_the_mitigate_report() {
         .find(|c| c.method == "chat.postMessage")
         .expect("a new message for the mitigate report");
     assert_eq!(posted.body["channel"], "C_INC");
+    // The clicker alone is told at once that the click was taken.
+    let acks: Vec<_> = calls
+        .iter()
+        .filter(|c| c.method == "response_url")
+        .collect();
+    assert_eq!(acks.len(), 1, "{calls:#?}");
+    assert_eq!(acks[0].body["response_type"], "ephemeral");
+    assert_eq!(acks[0].body["text"], "Running mitigate on model-server…");
     // A stage report is a new message: the triage report that held the button stays.
     assert!(
         !calls
@@ -180,6 +189,18 @@ async fn a_mention_is_a_command_too() {
         .filter(|c| c.method == "chat.postMessage")
         .collect();
     assert_eq!(posts.len(), 1, "the retry did not run: {calls:#?}");
+    let acks = h
+        .fake
+        .wait_for("the acknowledgement", |calls| {
+            calls.iter().any(|c| c.method == "chat.postEphemeral")
+        })
+        .await;
+    let ack = acks
+        .iter()
+        .find(|c| c.method == "chat.postEphemeral")
+        .unwrap();
+    assert_eq!(ack.body["user"], "U_ALICE");
+    assert_eq!(ack.body["text"], "Working on /help…");
     let post = &posts[0].body;
     assert_eq!(post["channel"], "C_INC");
     assert!(post["text"].as_str().unwrap().contains("/triage"), "{post}");

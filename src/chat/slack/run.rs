@@ -18,6 +18,14 @@ use crate::render::{Delivery, Reply};
 impl Slack {
     /// Run `inv` and post its reply; errors go to the log, never back to the caller.
     pub(crate) async fn run(self, inv: Invocation, origin: Origin) {
+        // A slash command was acknowledged in Slack's response to it; a click or a mention
+        // gets an empty 200, so its invoker hears here that something is happening (and
+        // does not click again).
+        if origin.clicked.is_some() || origin.response_url.is_none() {
+            let this = self.clone();
+            let (inv, origin) = (inv.clone(), origin.clone());
+            tokio::spawn(async move { this.acknowledge(&inv, &origin).await }.in_current_span());
+        }
         let (tx, rx) = watch::channel(None::<Reply>);
         let updater = tokio::spawn(
             self.clone()
@@ -159,6 +167,26 @@ impl Slack {
             if origin.response_url.is_some() {
                 self.respond(origin, &content, ResponseKind::InChannel)
                     .await;
+            }
+        }
+    }
+
+    /// The acknowledgement, only to the invoker.
+    async fn acknowledge(&self, inv: &Invocation, origin: &Origin) {
+        let content = SlackMessageContent::new().with_text(self.bot().acknowledgement(inv));
+        match &origin.response_url {
+            Some(_) => {
+                self.respond(origin, &content, ResponseKind::Ephemeral)
+                    .await
+            }
+            None => {
+                if let Err(error) = self
+                    .api()
+                    .post_ephemeral(&inv.channel.id, &inv.user.id, content)
+                    .await
+                {
+                    log_failure("acknowledging", &error);
+                }
             }
         }
     }
