@@ -304,3 +304,24 @@ async fn bad_signatures_stale_timestamps_malformed_and_oversize_bodies_are_refus
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(h.fake.calls().is_empty(), "{:#?}", h.fake.calls());
 }
+
+#[tokio::test]
+async fn a_command_that_does_not_parse_is_answered_to_its_author_only() {
+    let h = Harness::start(Mode::Http).await;
+    let response = h
+        .post_signed(
+            "/slack/commands",
+            FORM,
+            &command_form(&h.fake, "/incident", "note 'half quoted"),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let ack: Value = response.json().await.unwrap();
+    assert_eq!(ack["response_type"], "ephemeral");
+    let text = ack["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("cannot read that command: unclosed quote"),
+        "{text}"
+    );
+    assert!(text.ends_with("try /help"), "{text}");
+}
