@@ -158,37 +158,32 @@ pub fn command_form(fake: &FakeSlack, command: &str, text: &str) -> String {
     .unwrap()
 }
 
-/// The payload of a `block_actions` interaction: `user` clicked the button with `value` on
-/// the message at `message_ts`.
+/// Slack's `block_actions` payload for a click on a Firebreak report (`data/block_actions.json`),
+/// with who clicked, the button's value, the message's ts and the response_url filled in.
 pub fn block_actions(
     response_url: &str,
     user: (&str, &str),
     value: &str,
     message_ts: &str,
 ) -> Value {
-    json!({
-        "type": "block_actions",
-        "user": {"id": user.0, "username": user.1, "name": user.1, "team_id": "T0001"},
-        "api_app_id": "A0FIREBRK",
-        "token": "gIkuvaNzQIHg97ATvDxqgjtO",
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": "C_INC", "is_ephemeral": false},
-        "trigger_id": "12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3",
-        "team": {"id": "T0001", "domain": "example"},
-        "enterprise": null,
-        "is_enterprise_install": false,
-        "channel": {"id": "C_INC", "name": "inc-model-server"},
-        "message": {
-            "type": "message", "user": "U0BOT", "bot_id": "B0BOT", "ts": message_ts,
-            "text": "Triage: model-server", "team": "T0001"
-        },
-        "state": {"values": {}},
-        "response_url": response_url,
-        "actions": [{
-            "action_id": "fb-0", "block_id": "Dq4x", "type": "button", "style": "primary",
-            "text": {"type": "plain_text", "text": "Mitigate", "emoji": true},
-            "value": value, "action_ts": "1700000100.000200"
-        }]
-    })
+    let mut payload = data("block_actions.json");
+    payload["user"]["id"] = json!(user.0);
+    payload["user"]["username"] = json!(user.1);
+    payload["user"]["name"] = json!(user.1);
+    payload["container"]["message_ts"] = json!(message_ts);
+    payload["message"]["ts"] = json!(message_ts);
+    payload["response_url"] = json!(response_url);
+    payload["actions"][0]["value"] = json!(value);
+    payload
+}
+
+/// A payload from `tests/slack/data/`.
+pub fn data(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/slack/data")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The header text of a posted message body.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::fake::now;
 use super::{
@@ -147,15 +147,7 @@ async fn clicking_mitigate_on_the_triage_report_posts_the_mitigate_report() {
 #[tokio::test]
 async fn a_mention_is_a_command_too() {
     let h = Harness::start(Mode::Http).await;
-    let event = json!({
-        "token": "XXYYZZ", "team_id": "T0001", "api_app_id": "A0FIREBRK",
-        "event": {
-            "type": "app_mention", "user": "U_ALICE", "text": "<@U0BOT> help",
-            "ts": "1700000200.000100", "channel": "C_INC", "event_ts": "1700000200.000100"
-        },
-        "type": "event_callback", "event_id": "Ev0001", "event_time": 1700000200,
-        "authed_users": ["U0BOT"]
-    });
+    let event = super::data("app_mention.json");
     // Slack's redelivery of an event it thinks was missed is acknowledged and not run again.
     let body = event.to_string();
     let ts = now().to_string();
@@ -209,12 +201,7 @@ async fn a_mention_is_a_command_too() {
 #[tokio::test]
 async fn url_verification_is_answered_with_the_challenge() {
     let h = Harness::start(Mode::Http).await;
-    let body = json!({
-        "token": "Jhj5dZrVaK7ZwHHjRyZWjbDl",
-        "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
-        "type": "url_verification"
-    })
-    .to_string();
+    let body = super::data("url_verification.json").to_string();
     let response = h.post_signed("/slack/events", JSON, &body).await;
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.unwrap();

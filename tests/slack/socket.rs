@@ -21,15 +21,7 @@ async fn send(socket: &mut Socket, frame: Value) {
 }
 
 async fn hello(socket: &mut Socket) {
-    send(
-        socket,
-        json!({
-            "type": "hello", "num_connections": 1,
-            "debug_info": {"host": "applink-fake", "build_number": 1, "approximate_connection_time": 18060},
-            "connection_info": {"app_id": "A0FIREBRK"}
-        }),
-    )
-    .await;
+    send(socket, super::data("socket_hello.json")).await;
 }
 
 /// The next text frame the bot sends (bounded wait).
