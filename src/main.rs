@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use firebreak::Bot;
 use firebreak::chat::console::Console;
+use firebreak::chat::slack::{Slack, SlackSettings};
 use firebreak::cluster::Cluster;
 use firebreak::config::{Config, ProcessEnv};
 use firebreak::render::Templates;
@@ -277,10 +278,19 @@ async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             let env = ProcessEnv;
             let mut routes = Vec::new();
             let mut platforms: Vec<&str> = Vec::new();
-            let _ = (&bot, &env, &mut routes);
             // Chat adapters add where alert-opened incidents are announced.
             let destinations: Vec<firebreak::chat::alertmanager::Destination> = Vec::new();
             let alert_token = firebreak::config::secret(&env, "FIREBREAK_ALERTMANAGER_TOKEN")?;
+            if let Some(settings) = SlackSettings::from_env(&env)? {
+                let slack = Slack::new(bot.clone(), &settings, Default::default())?;
+                if let Some(slack_routes) = slack.routes() {
+                    routes.push(slack_routes);
+                }
+                if slack.has_socket_mode() {
+                    tokio::spawn(slack.run_socket_mode());
+                }
+                platforms.push("slack");
+            }
             if platforms.is_empty() {
                 anyhow::bail!(
                     "no chat platform is configured: set FIREBREAK_SLACK_BOT_TOKEN (Slack) or FIREBREAK_DISCORD_BOT_TOKEN (Discord); README \"Running on Slack\" lists the rest"

@@ -14,6 +14,7 @@ mod sim;
 mod sim_scenarios;
 mod sim_workload;
 mod sim_writes;
+mod slack;
 mod support;
 mod triage;
 mod verdict;

@@ -1,0 +1,212 @@
+//! Slack's request URLs: `/slack/commands`, `/slack/interactions`, `/slack/events`.
+//!
+//! Every request is checked before anything in it is parsed: the body must fit the limit
+//! (413), and its `X-Slack-Signature` must be the HMAC-SHA256 of `v0:{timestamp}:{body}`
+//! under the signing secret, with a timestamp within five minutes (401). Only then is the
+//! body read (400 when it is not what Slack sends). Slack is answered at once; the work runs
+//! in the background ([`Slack::start`]).
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::post;
+use serde::Deserialize;
+use slack_morphism::prelude::*;
+use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
+
+use super::Slack;
+use super::events::{EventError, click_invocation, command_invocation, mention_invocation};
+
+/// Why a request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    /// The signature is missing, wrong, or its timestamp is stale.
+    #[error("request not signed by Slack: {0}")]
+    Signature(String),
+    /// The body is not a Slack payload.
+    #[error("malformed Slack payload: {0}")]
+    Malformed(String),
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Rejection::Signature(_) => StatusCode::UNAUTHORIZED,
+            Rejection::Malformed(_) => StatusCode::BAD_REQUEST,
+        };
+        tracing::info!(status = status.as_u16(), reason = %self, "Slack request refused");
+        (status, format!("{self}\n")).into_response()
+    }
+}
+
+#[derive(Clone)]
+struct Endpoint {
+    slack: Slack,
+    verifier: SlackEventSignatureVerifier,
+}
+
+impl Endpoint {
+    /// The body as text, once its signature is verified.
+    fn verify<'b>(&self, headers: &HeaderMap, body: &'b Bytes) -> Result<&'b str, Rejection> {
+        let header = |name: &'static str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| Rejection::Signature(format!("no {name} header")))
+        };
+        let signature = header(SlackEventSignatureVerifier::SLACK_SIGNED_HASH_HEADER)?;
+        let timestamp = header(SlackEventSignatureVerifier::SLACK_SIGNED_TIMESTAMP)?;
+        // Slack signs UTF-8 text; other bytes cannot carry a valid signature.
+        let text = std::str::from_utf8(body)
+            .map_err(|_| Rejection::Signature("body is not UTF-8".to_string()))?;
+        self.verifier
+            .verify(signature, text, timestamp)
+            .map_err(|error| Rejection::Signature(error.to_string()))?;
+        Ok(text)
+    }
+}
+
+/// The router for Slack's three request URLs.
+pub fn routes(slack: Slack, verifier: SlackEventSignatureVerifier, body_limit: usize) -> Router {
+    Router::new()
+        .route("/slack/commands", post(commands))
+        .route("/slack/interactions", post(interactions))
+        .route("/slack/events", post(events))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(Endpoint { slack, verifier })
+}
+
+/// What slack-morphism's command model leaves out.
+#[derive(Deserialize)]
+struct CommandExtras {
+    user_name: Option<String>,
+}
+
+async fn commands(
+    State(endpoint): State<Endpoint>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Rejection> {
+    let text = endpoint.verify(&headers, &body)?;
+    let event: SlackCommandEvent = serde_urlencoded::from_str(text)
+        .map_err(|error| Rejection::Malformed(format!("slash command form: {error}")))?;
+    let extras: CommandExtras = serde_urlencoded::from_str(text)
+        .map_err(|error| Rejection::Malformed(format!("slash command form: {error}")))?;
+    Ok(Json(command_ack(
+        &endpoint.slack,
+        &event,
+        extras.user_name.as_deref(),
+    ))
+    .into_response())
+}
+
+/// The immediate, ephemeral answer to a slash command (HTTP body or Socket Mode ack
+/// payload); the command itself runs in the background.
+pub(crate) fn command_ack(
+    slack: &Slack,
+    event: &SlackCommandEvent,
+    user_name: Option<&str>,
+) -> serde_json::Value {
+    let text = match command_invocation(event, user_name) {
+        Ok((inv, origin)) => slack.start(inv, origin),
+        Err(error) => error.to_string(),
+    };
+    serde_json::json!({ "response_type": "ephemeral", "text": text })
+}
+
+#[derive(Deserialize)]
+struct InteractionForm {
+    payload: String,
+}
+
+async fn interactions(
+    State(endpoint): State<Endpoint>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Rejection> {
+    let text = endpoint.verify(&headers, &body)?;
+    let form: InteractionForm = serde_urlencoded::from_str(text)
+        .map_err(|error| Rejection::Malformed(format!("interaction form: {error}")))?;
+    let event: SlackInteractionEvent = serde_json::from_str(&form.payload)
+        .map_err(|error| Rejection::Malformed(format!("interaction payload: {error}")))?;
+    handle_interaction(&endpoint.slack, &event)
+        .map_err(|error| Rejection::Malformed(error.to_string()))?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Start the command behind a button click; other interactions are acknowledged and ignored.
+pub(crate) fn handle_interaction(
+    slack: &Slack,
+    event: &SlackInteractionEvent,
+) -> Result<(), EventError> {
+    match event {
+        SlackInteractionEvent::BlockActions(click) => match click_invocation(click) {
+            Ok((inv, origin)) => {
+                slack.start(inv, origin);
+                Ok(())
+            }
+            Err(EventError::Parse(error)) => {
+                // A button whose command does not parse is Firebreak's bug, not Slack's.
+                tracing::warn!(%error, "a clicked button's command does not parse");
+                Ok(())
+            }
+            Err(error) => Err(error),
+        },
+        _ => {
+            tracing::debug!("Slack interaction other than block_actions ignored");
+            Ok(())
+        }
+    }
+}
+
+async fn events(
+    State(endpoint): State<Endpoint>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Rejection> {
+    let text = endpoint.verify(&headers, &body)?;
+    let event: SlackPushEvent = serde_json::from_str(text)
+        .map_err(|error| Rejection::Malformed(format!("event: {error}")))?;
+    match event {
+        SlackPushEvent::UrlVerification(check) => {
+            Ok(Json(serde_json::json!({ "challenge": check.challenge })).into_response())
+        }
+        SlackPushEvent::EventCallback(callback) => {
+            // Slack retries an event it thinks was missed; the first delivery already ran it.
+            if headers.contains_key("x-slack-retry-num") {
+                tracing::debug!("Slack event retry ignored");
+            } else {
+                handle_event(&endpoint.slack, &callback);
+            }
+            Ok(StatusCode::OK.into_response())
+        }
+        SlackPushEvent::AppRateLimited(_) => {
+            tracing::warn!("Slack is rate-limiting this app's events");
+            Ok(StatusCode::OK.into_response())
+        }
+    }
+}
+
+/// Start the command in an `app_mention`; other events are ignored.
+pub(crate) fn handle_event(slack: &Slack, callback: &SlackPushEventCallback) {
+    if let SlackEventCallbackBody::AppMention(mention) = &callback.event {
+        match mention_invocation(mention) {
+            Ok((inv, origin)) => {
+                slack.start(inv, origin);
+            }
+            Err(error) => {
+                tracing::info!(%error, "a mention's command does not parse");
+                let api = slack.api().clone();
+                let (channel, user) = (mention.channel.0.clone(), mention.user.0.clone());
+                tokio::spawn(async move {
+                    let content = SlackMessageContent::new().with_text(error.to_string());
+                    if let Err(error) = api.post_ephemeral(&channel, &user, content).await {
+                        tracing::warn!(%error, "Slack: explaining a bad mention failed");
+                    }
+                });
+            }
+        }
+    }
+}
