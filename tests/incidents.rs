@@ -18,17 +18,8 @@ use crate::support::{SHIPPED_RUNBOOK, bot, demo, say_as, shown, sim};
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
-const FIRING: &str = r#"{
-  "version": "4", "groupKey": "{}/{}:{alertname=\"VLLMKVCacheFull\"}", "truncatedAlerts": 0,
-  "status": "firing", "receiver": "firebreak",
-  "groupLabels": {"alertname": "VLLMKVCacheFull"},
-  "commonLabels": {"alertname": "VLLMKVCacheFull", "severity": "critical", "service": "model-server"},
-  "commonAnnotations": {"summary": "KV cache above 95% on model-server"},
-  "externalURL": "http://alertmanager:9093",
-  "alerts": [{"status": "firing", "labels": {"alertname": "VLLMKVCacheFull", "pod": "model-server-0"},
-              "annotations": {}, "startsAt": "2026-11-28T02:51:00Z", "endsAt": "0001-01-01T00:00:00Z",
-              "generatorURL": "http://prometheus:9090/graph", "fingerprint": "a1b2"}]
-}"#;
+/// A firing notification as Alertmanager sends it (webhook payload version 4).
+const FIRING: &str = include_str!("data/alertmanager-firing.json");
 
 /// What the console outbox printed, shared with the test.
 #[derive(Clone, Default)]

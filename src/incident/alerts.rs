@@ -336,17 +336,7 @@ impl Bot {
 mod tests {
     use super::*;
 
-    pub(crate) const FIRING: &str = r#"{
-      "version": "4", "groupKey": "{}:{alertname=\"VLLMKVCacheFull\"}", "truncatedAlerts": 0,
-      "status": "firing", "receiver": "firebreak",
-      "groupLabels": {"alertname": "VLLMKVCacheFull"},
-      "commonLabels": {"alertname": "VLLMKVCacheFull", "severity": "critical", "service": "model-server"},
-      "commonAnnotations": {"summary": "KV cache above 95% on model-server"},
-      "externalURL": "http://alertmanager:9093",
-      "alerts": [{"status": "firing", "labels": {"alertname": "VLLMKVCacheFull", "pod": "model-server-0"},
-                  "annotations": {}, "startsAt": "2026-11-28T02:51:00.123Z", "endsAt": "0001-01-01T00:00:00Z",
-                  "generatorURL": "http://prometheus:9090/graph?g0.expr=x", "fingerprint": "a1b2"}]
-    }"#;
+    const FIRING: &str = include_str!("../../tests/data/alertmanager-firing.json");
 
     #[test]
     fn reads_alertmanagers_payload() {

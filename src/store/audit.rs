@@ -63,6 +63,16 @@ impl Actor {
         }
     }
 
+    /// The four actor columns (id, name, platform, channel) of a row, starting at `first`.
+    pub(crate) fn from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Actor> {
+        Ok(Actor {
+            id: row.get(first)?,
+            name: row.get(first + 1)?,
+            platform: row.get(first + 2)?,
+            channel: row.get(first + 3)?,
+        })
+    }
+
     /// Firebreak itself, acting in `channel` (executing an approved action, recovering).
     pub fn firebreak(channel: &str) -> Actor {
         Actor {
@@ -173,12 +183,7 @@ impl Store {
                     kind: row.get(2)?,
                     incident: row.get(3)?,
                     request: row.get(4)?,
-                    actor: Actor {
-                        id: row.get(5)?,
-                        name: row.get(6)?,
-                        platform: row.get(7)?,
-                        channel: row.get(8)?,
-                    },
+                    actor: Actor::from_row(row, 5)?,
                     detail: row.get(9)?,
                 })
             })?;

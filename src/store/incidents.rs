@@ -432,12 +432,7 @@ impl Store {
                     Ok((
                         row.get::<_, i64>(0)?,
                         row.get::<_, String>(1)?,
-                        Actor {
-                            id: row.get(2)?,
-                            name: row.get(3)?,
-                            platform: row.get(4)?,
-                            channel: row.get(5)?,
-                        },
+                        Actor::from_row(row, 2)?,
                         row.get::<_, String>(6)?,
                         row.get::<_, String>(7)?,
                         row.get::<_, String>(8)?,

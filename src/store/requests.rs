@@ -234,12 +234,7 @@ fn load(connection: &rusqlite::Connection, id: &str) -> Result<Option<Request>, 
                     row.get::<_, String>(3)?,
                     row.get::<_, String>(4)?,
                     row.get::<_, String>(5)?,
-                    Actor {
-                        id: row.get(6)?,
-                        name: row.get(7)?,
-                        platform: row.get(8)?,
-                        channel: row.get(9)?,
-                    },
+                    Actor::from_row(row, 6)?,
                     row.get::<_, Option<String>>(10)?,
                     row.get::<_, String>(11)?,
                     row.get::<_, String>(12)?,
@@ -281,12 +276,7 @@ fn load(connection: &rusqlite::Connection, id: &str) -> Result<Option<Request>, 
     let decisions = statement
         .query_map(params![id], |row| {
             Ok(DecisionRecord {
-                actor: Actor {
-                    id: row.get(0)?,
-                    name: row.get(1)?,
-                    platform: row.get(2)?,
-                    channel: row.get(3)?,
-                },
+                actor: Actor::from_row(row, 0)?,
                 decision: if row.get::<_, String>(4)? == "deny" {
                     Decision::Deny
                 } else {
