@@ -871,7 +871,7 @@ fn dockerfile_runs_as_the_deployments_user_on_its_port() {
         .map(str::trim)
         .filter(|l| !l.starts_with('#'))
         .collect();
-    let has = |prefix: &str| lines.iter().any(|l| *l == prefix);
+    let has = |line: &str| lines.contains(&line);
     let docs = manifests();
     let d = deployment(&docs);
     let c = container(&d);
