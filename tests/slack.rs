@@ -254,7 +254,7 @@ fn the_app_manifest_declares_every_command_the_endpoints_and_the_scopes() {
     );
     assert_eq!(
         settings["event_subscriptions"]["bot_events"],
-        json!(["app_mention"])
+        json!(["app_mention", "reaction_added"])
     );
     assert!(settings["socket_mode_enabled"].is_boolean());
     let scopes = &manifest["oauth_config"]["scopes"]["bot"];
@@ -266,6 +266,8 @@ fn the_app_manifest_declares_every_command_the_endpoints_and_the_scopes() {
         "channels:manage",
         "files:write",
         "reactions:read",
+        "channels:history",
+        "groups:history",
     ] {
         assert!(
             scopes.as_array().unwrap().iter().any(|s| s == scope),

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod blocks;
+mod effects;
 pub mod events;
 pub mod http;
 mod run;
