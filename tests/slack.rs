@@ -5,6 +5,7 @@ mod blocks;
 mod delivery;
 mod fake;
 mod http;
+mod incidents;
 mod socket;
 
 use std::collections::BTreeMap;
