@@ -41,6 +41,8 @@ pub struct Harness {
     pub fake: FakeSlack,
     pub sim: SimServer,
     pub slack: Slack,
+    /// The bot behind the adapter.
+    pub bot: Arc<firebreak::Bot>,
     /// Base URL of Firebreak's HTTP server.
     pub url: String,
     client: reqwest::Client,
@@ -66,7 +68,7 @@ impl Harness {
             progress_interval: Duration::from_millis(50),
             reconnect_delay: Duration::from_millis(50),
         };
-        let slack = Slack::new(bot, &settings, tuning).expect("adapter builds");
+        let slack = Slack::new(Arc::clone(&bot), &settings, tuning).expect("adapter builds");
         let routes: Vec<_> = slack.routes().into_iter().collect();
         assert_eq!(routes.is_empty(), mode == Mode::Socket);
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -82,6 +84,7 @@ impl Harness {
             fake,
             sim,
             slack,
+            bot,
             url,
             client: reqwest::Client::new(),
         }
