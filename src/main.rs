@@ -297,6 +297,10 @@ async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                     tokio::spawn(slack.run_socket_mode());
                 }
                 platforms.push("slack");
+            } else if config.alerts.slack_channel.is_some() {
+                tracing::warn!(
+                    "alerts.slack_channel is set but Slack is not configured (FIREBREAK_SLACK_BOT_TOKEN); alerts are not announced on Slack"
+                );
             }
             if platforms.is_empty() {
                 anyhow::bail!(

@@ -115,7 +115,8 @@ impl Slack {
             }
         }
         let text = match self.api().message_text(channel, ts).await {
-            Ok(Some(text)) => text,
+            Ok(Some(text)) if !text.trim().is_empty() => super::events::unescape(text.trim()),
+            Ok(Some(_)) => format!("(a message without text, ts {ts})"),
             Ok(None) => {
                 tracing::info!("the 📌'd message is gone; nothing pinned");
                 return;
