@@ -320,6 +320,10 @@ async fn alert_to_post_mortem_then_a_declared_incident_channel_and_a_pin() {
     // A declared incident gets its own channel (the first name is taken), its topic, alice
     // invited, and its summary posted there.
     story.fake.take_channel_name("inc-2-gpu-node-lost");
+    // alice is somehow in it already: that is not a failure.
+    story
+        .fake
+        .fail_next("conversations.invite", "already_in_channel");
     story
         .command(
             ("U_ALICE", "alice"),
@@ -370,6 +374,7 @@ async fn alert_to_post_mortem_then_a_declared_incident_channel_and_a_pin() {
         .expect("alice is invited");
     assert_eq!(invite.body["channel"], channel.as_str());
     assert_eq!(invite.body["users"], json!(["U_ALICE"]));
+    assert_eq!(invite.response["error"], "already_in_channel");
     let summary = calls
         .iter()
         .find(|c| c.method == "chat.postMessage" && c.body["channel"] == channel.as_str())
