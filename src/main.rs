@@ -279,17 +279,28 @@ async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             let mut routes = Vec::new();
             let mut platforms: Vec<&str> = Vec::new();
             // Chat adapters add where alert-opened incidents are announced.
-            let destinations: Vec<firebreak::chat::alertmanager::Destination> = Vec::new();
+            let mut destinations: Vec<firebreak::chat::alertmanager::Destination> = Vec::new();
+            let config = content.state.config(false)?;
             let alert_token = firebreak::config::secret(&env, "FIREBREAK_ALERTMANAGER_TOKEN")?;
             if let Some(settings) = SlackSettings::from_env(&env)? {
                 let slack = Slack::new(bot.clone(), &settings, Default::default())?;
                 if let Some(slack_routes) = slack.routes() {
                     routes.push(slack_routes);
                 }
+                if let Some(channel) = config.alerts.slack_channel.clone() {
+                    destinations.push(firebreak::chat::alertmanager::Destination {
+                        outbox: Arc::new(slack.clone()),
+                        channel,
+                    });
+                }
                 if slack.has_socket_mode() {
                     tokio::spawn(slack.run_socket_mode());
                 }
                 platforms.push("slack");
+            } else if config.alerts.slack_channel.is_some() {
+                tracing::warn!(
+                    "alerts.slack_channel is set but Slack is not configured (FIREBREAK_SLACK_BOT_TOKEN); alerts are not announced on Slack"
+                );
             }
             if platforms.is_empty() {
                 anyhow::bail!(

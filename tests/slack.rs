@@ -5,6 +5,7 @@ mod blocks;
 mod delivery;
 mod fake;
 mod http;
+mod incidents;
 mod socket;
 
 use std::collections::BTreeMap;
@@ -40,6 +41,8 @@ pub struct Harness {
     pub fake: FakeSlack,
     pub sim: SimServer,
     pub slack: Slack,
+    /// The bot behind the adapter.
+    pub bot: Arc<firebreak::Bot>,
     /// Base URL of Firebreak's HTTP server.
     pub url: String,
     client: reqwest::Client,
@@ -65,7 +68,7 @@ impl Harness {
             progress_interval: Duration::from_millis(50),
             reconnect_delay: Duration::from_millis(50),
         };
-        let slack = Slack::new(bot, &settings, tuning).expect("adapter builds");
+        let slack = Slack::new(Arc::clone(&bot), &settings, tuning).expect("adapter builds");
         let routes: Vec<_> = slack.routes().into_iter().collect();
         assert_eq!(routes.is_empty(), mode == Mode::Socket);
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -81,6 +84,7 @@ impl Harness {
             fake,
             sim,
             slack,
+            bot,
             url,
             client: reqwest::Client::new(),
         }
@@ -254,7 +258,7 @@ fn the_app_manifest_declares_every_command_the_endpoints_and_the_scopes() {
     );
     assert_eq!(
         settings["event_subscriptions"]["bot_events"],
-        json!(["app_mention"])
+        json!(["app_mention", "reaction_added"])
     );
     assert!(settings["socket_mode_enabled"].is_boolean());
     let scopes = &manifest["oauth_config"]["scopes"]["bot"];
@@ -266,6 +270,8 @@ fn the_app_manifest_declares_every_command_the_endpoints_and_the_scopes() {
         "channels:manage",
         "files:write",
         "reactions:read",
+        "channels:history",
+        "groups:history",
     ] {
         assert!(
             scopes.as_array().unwrap().iter().any(|s| s == scope),
@@ -410,4 +416,104 @@ async fn firebreak_serve_answers_a_command_over_socket_mode() {
         .unwrap();
     assert_eq!(post.body["channel"], "C_INC");
     assert_eq!(post.auth.as_deref(), Some("Bearer xoxb-test-bot"));
+}
+
+#[tokio::test]
+async fn firebreak_serve_announces_alerts_in_the_configured_slack_channel() {
+    let fake = FakeSlack::start().await;
+    let sim = sim(demo()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, sim.kubeconfig_yaml("ai-production")).unwrap();
+    let config = dir.path().join("firebreak.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "state: {}\nalerts:\n  slack_channel: C_ALERTS\n",
+            dir.path().join("state.db").display()
+        ),
+    )
+    .unwrap();
+    // A free port for --listen (the binary binds it right after).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_firebreak"));
+    command
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .arg("--config")
+        .arg(&config)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for name in [BOT_TOKEN, SIGNING_SECRET, APP_TOKEN, API_URL] {
+        command.env_remove(name).env_remove(format!("{name}_FILE"));
+    }
+    for name in [
+        "FIREBREAK_LISTEN",
+        "FIREBREAK_RUNBOOKS",
+        "FIREBREAK_TEMPLATES",
+        "FIREBREAK_CONFIG",
+        "FIREBREAK_STATE",
+        "FIREBREAK_ALERTMANAGER_TOKEN",
+        "FIREBREAK_ALERTMANAGER_TOKEN_FILE",
+    ] {
+        command.env_remove(name);
+    }
+    command
+        .env(BOT_TOKEN, "xoxb-test-bot")
+        .env(SIGNING_SECRET, SECRET)
+        .env(API_URL, &fake.api_url);
+    let _child = KillOnDrop(command.spawn().expect("firebreak starts"));
+
+    let firing = r#"{
+      "version": "4", "groupKey": "{}:{alertname=\"VLLMKVCacheFull\"}", "status": "firing",
+      "receiver": "firebreak", "groupLabels": {"alertname": "VLLMKVCacheFull"},
+      "commonLabels": {"alertname": "VLLMKVCacheFull", "severity": "critical", "service": "model-server"},
+      "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
+      "alerts": [{"status": "firing", "labels": {"alertname": "VLLMKVCacheFull"}, "annotations": {},
+                  "startsAt": "2026-11-28T02:51:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                  "generatorURL": "", "fingerprint": "a1b2"}]
+    }"#;
+    let client = reqwest::Client::new();
+    let mut answered = None;
+    for _ in 0..600 {
+        let sent = client
+            .post(format!("http://127.0.0.1:{port}/alertmanager"))
+            .header("content-type", "application/json")
+            .body(firing)
+            .send()
+            .await;
+        if let Ok(response) = sent {
+            answered = Some(response.status().as_u16());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answered, Some(200), "the webhook answers");
+    let calls = fake
+        .wait_for("the alert announced in C_ALERTS", |calls| {
+            calls.iter().any(|c| {
+                c.method == "chat.postMessage"
+                    && c.body["channel"] == "C_ALERTS"
+                    && c.body["blocks"].to_string().contains("INC-1")
+            })
+        })
+        .await;
+    assert!(
+        calls
+            .iter()
+            .filter(|c| c.method == "chat.postMessage")
+            .all(|c| c.body["channel"] == "C_ALERTS"),
+        "{calls:#?}"
+    );
 }

@@ -9,7 +9,7 @@ pub mod postmortem;
 use serde::Serialize;
 
 use crate::bot::Bot;
-use crate::chat::Invocation;
+use crate::chat::{Invocation, Platform, UserRef};
 use crate::render::{Effect, Reply, Severity, TemplateError};
 use crate::store::{Actor, Incident, TimelineEntry};
 
@@ -76,6 +76,34 @@ impl Bot {
             serde_json::Value::Null,
         )
         .await;
+    }
+
+    /// Pin a message to the timeline of the open incident bound to `channel` (a 📌 reaction):
+    /// a `pinned` event with its text. Whether an incident took it.
+    pub async fn pin(&self, platform: Platform, channel: &str, user: UserRef, text: &str) -> bool {
+        let incident = match self.store.incident_in(platform.as_str(), channel).await {
+            Ok(Some(incident)) => incident,
+            Ok(None) => return false,
+            Err(error) => {
+                tracing::error!(%error, "incident lookup failed; pin not recorded");
+                return false;
+            }
+        };
+        let actor = Actor {
+            id: user.id,
+            name: user.name,
+            platform: platform.as_str().into(),
+            channel: channel.into(),
+        };
+        self.record(
+            &incident.id,
+            &actor,
+            "pinned",
+            text.to_string(),
+            serde_json::Value::Null,
+        )
+        .await;
+        true
     }
 
     /// Remember the platform message that shows an incident's `summary` (or its `alert`).

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -28,6 +28,8 @@ pub struct Call {
     pub auth: Option<String>,
     /// The body, as JSON.
     pub body: Value,
+    /// What the fake answered (Web API methods only; `Null` otherwise).
+    pub response: Value,
 }
 
 #[derive(Default)]
@@ -37,6 +39,12 @@ struct Shared {
     rate_limited: AtomicUsize,
     failures: Mutex<Vec<(String, String)>>,
     ws_url: Mutex<String>,
+    base: Mutex<String>,
+    /// Channel names conversations.create has handed out (or the test took).
+    channel_names: Mutex<Vec<String>>,
+    next_id: AtomicUsize,
+    /// Messages people wrote: `(channel, ts, text)`, for conversations.history.
+    messages: Mutex<Vec<(String, String, String)>>,
 }
 
 /// The fake Slack.
@@ -57,12 +65,14 @@ impl FakeSlack {
     pub async fn start() -> FakeSlack {
         let shared = Arc::new(Shared::default());
         let app = Router::new()
-            .route("/api/{method}", post(api))
+            .route("/api/{method}", post(api).get(api_get))
             .route("/response/{id}", post(response_url))
+            .route("/upload/{id}", post(upload))
             .with_state(shared.clone());
         let listener = TcpListener::bind(loopback()).await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
+        *shared.base.lock().unwrap() = base.clone();
 
         let ws_listener = TcpListener::bind(loopback()).await.unwrap();
         *shared.ws_url.lock().unwrap() = format!(
@@ -103,6 +113,24 @@ impl FakeSlack {
             .into_iter()
             .filter(|c| c.method == method)
             .collect()
+    }
+
+    /// Take a channel name, so conversations.create answers `name_taken` for it.
+    pub fn take_channel_name(&self, name: &str) {
+        self.shared
+            .channel_names
+            .lock()
+            .unwrap()
+            .push(name.to_string());
+    }
+
+    /// A message someone wrote in `channel` at `ts`, for conversations.history.
+    pub fn add_message(&self, channel: &str, ts: &str, text: &str) {
+        self.shared.messages.lock().unwrap().push((
+            channel.to_string(),
+            ts.to_string(),
+            text.to_string(),
+        ));
     }
 
     /// Answer the next `n` Web API calls with 429 and `Retry-After: 0`.
@@ -147,15 +175,42 @@ async fn api(
     body: Bytes,
 ) -> Response {
     let body = parse_body(&headers, &body);
+    answer(&shared, method, &headers, body)
+}
+
+/// The Web API methods slack-morphism calls with GET and query parameters.
+async fn api_get(
+    State(shared): State<Arc<Shared>>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let body = Value::Object(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    );
+    answer(&shared, method, &headers, body)
+}
+
+fn answer(shared: &Shared, method: String, headers: &HeaderMap, body: Value) -> Response {
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    shared.calls.lock().unwrap().push(Call {
-        method: method.clone(),
-        auth,
-        body: body.clone(),
-    });
+    let index = {
+        let mut calls = shared.calls.lock().unwrap();
+        calls.push(Call {
+            method: method.clone(),
+            auth,
+            body: body.clone(),
+            response: Value::Null,
+        });
+        calls.len() - 1
+    };
     if shared
         .rate_limited
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -198,14 +253,92 @@ async fn api(
         }),
         "chat.postEphemeral" => json!({"ok": true, "message_ts": "1700000099.000001"}),
         "chat.delete" => json!({"ok": true, "channel": channel, "ts": body["ts"]}),
+        "conversations.create" => {
+            let name = body["name"].as_str().unwrap_or_default().to_string();
+            let mut names = shared.channel_names.lock().unwrap();
+            if names.contains(&name) {
+                json!({"ok": false, "error": "name_taken"})
+            } else {
+                names.push(name.clone());
+                let n = shared.next_id.fetch_add(1, Ordering::SeqCst) + 1;
+                json!({"ok": true, "channel": {
+                    "id": format!("C_NEW{n}"), "name": name, "is_channel": true,
+                    "created": 1700000000, "creator": "U0BOT", "is_archived": false,
+                    "is_general": false, "is_member": true, "is_private": false
+                }})
+            }
+        }
+        "conversations.setTopic" => json!({"ok": true, "topic": body["topic"]}),
+        "conversations.invite" => json!({"ok": true, "channel": {
+            "id": channel, "created": 1700000000, "is_channel": true
+        }}),
+        "conversations.history" | "conversations.replies" => {
+            let latest = body["latest"]
+                .as_str()
+                .or(body["ts"].as_str())
+                .unwrap_or("");
+            let messages: Vec<Value> = shared
+                .messages
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(c, ts, _)| Some(c.as_str()) == channel.as_str() && ts.as_str() <= latest)
+                .rev()
+                .take(1)
+                .map(|(_, ts, text)| json!({"type": "message", "user": "U_CAROL", "text": text, "ts": ts}))
+                .collect();
+            json!({"ok": true, "messages": messages, "has_more": false})
+        }
+        "files.getUploadURLExternal" => {
+            let n = shared.next_id.fetch_add(1, Ordering::SeqCst) + 1;
+            let id = format!("F_FILE{n}");
+            json!({
+                "ok": true,
+                "upload_url": format!("{}/upload/{id}", shared.base.lock().unwrap()),
+                "file_id": id
+            })
+        }
+        "files.completeUploadExternal" => {
+            let files = body["files"].clone();
+            json!({"ok": true, "files": files})
+        }
         "apps.connections.open" => {
             json!({"ok": true, "url": *shared.ws_url.lock().unwrap()})
         }
         _ => json!({"ok": false, "error": "unknown_method"}),
     };
+    shared.calls.lock().unwrap()[index].response = answer.clone();
     (
         [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
         answer.to_string(),
+    )
+        .into_response()
+}
+
+/// The upload URL files.getUploadURLExternal hands out: takes the bytes, as Slack does.
+async fn upload(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    shared.calls.lock().unwrap().push(Call {
+        method: "upload".to_string(),
+        auth,
+        body: json!({
+            "file_id": id,
+            "content_type": headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+            "content": String::from_utf8_lossy(&body),
+        }),
+        response: Value::Null,
+    });
+    (
+        [(header::CONTENT_TYPE, "text/plain")],
+        format!("OK - {}", body.len()),
     )
         .into_response()
 }
@@ -222,6 +355,7 @@ async fn response_url(
         method: "response_url".to_string(),
         auth: None,
         body,
+        response: Value::Null,
     });
     (
         [(header::CONTENT_TYPE, "application/json")],

@@ -169,3 +169,71 @@ async fn socket_mode_runs_commands_and_clicks_acks_envelopes_and_reconnects() {
     let mut again = h.fake.next_socket().await;
     hello(&mut again).await;
 }
+
+#[tokio::test]
+async fn a_pushpin_over_socket_mode_pins_the_message_to_the_incident() {
+    let h = Harness::start(Mode::Socket).await;
+    let mut socket = h.fake.next_socket().await;
+    hello(&mut socket).await;
+
+    // An incident declared in C_INC binds it (and opens its own channel).
+    send(
+        &mut socket,
+        json!({
+            "envelope_id": "env-declare", "type": "slash_commands", "accepts_response_payload": true,
+            "payload": {
+                "team_id": "T0001", "channel_id": "C_INC", "user_id": "U_ALICE",
+                "user_name": "alice", "command": "/incident", "text": "declare sev3 slow tokens",
+                "response_url": h.fake.response_url("cmd-declare"), "trigger_id": "1.2.3"
+            }
+        }),
+    )
+    .await;
+    assert_eq!(next_frame(&mut socket).await["envelope_id"], "env-declare");
+    h.fake
+        .wait_for("the incident channel", |calls| {
+            calls.iter().any(|c| c.method == "conversations.create")
+        })
+        .await;
+
+    h.fake
+        .add_message("C_INC", "1700000700.000100", "p99 TTFT doubled at 04:10");
+    send(
+        &mut socket,
+        json!({
+            "envelope_id": "env-pin", "type": "events_api", "accepts_response_payload": false,
+            "retry_attempt": 0, "retry_reason": "",
+            "payload": {
+                "token": "ZZZZZZWSxiZZZ2yIvs3peJ", "team_id": "T0001", "api_app_id": "A0FIREBRK",
+                "event": {
+                    "type": "reaction_added", "user": "U_BOB", "reaction": "pushpin",
+                    "item_user": "U_ALICE",
+                    "item": {"type": "message", "channel": "C_INC", "ts": "1700000700.000100"},
+                    "event_ts": "1700000800.000100"
+                },
+                "type": "event_callback", "event_id": "Ev0SOCKPIN", "event_time": 1700000800
+            }
+        }),
+    )
+    .await;
+    assert_eq!(next_frame(&mut socket).await["envelope_id"], "env-pin");
+    let mut pinned = Vec::new();
+    for _ in 0..600 {
+        pinned = h
+            .bot
+            .store()
+            .timeline("INC-1")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "pinned")
+            .collect();
+        if !pinned.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(pinned.len(), 1, "{pinned:#?}");
+    assert_eq!(pinned[0].text, "p99 TTFT doubled at 04:10");
+    assert_eq!(pinned[0].actor.id, "U_BOB");
+}

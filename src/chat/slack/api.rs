@@ -41,6 +41,19 @@ pub enum ApiError {
     },
 }
 
+impl ApiError {
+    /// Slack's error code (`name_taken`, `already_in_channel`, ...), when Slack answered one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ApiError::Call {
+                source: SlackClientError::ApiError(error),
+                ..
+            } => Some(error.code.as_str()),
+            _ => None,
+        }
+    }
+}
+
 /// What to do about the Slack errors people meet while setting up.
 fn hint(error: &SlackClientError) -> &'static str {
     let text = error.to_string();
@@ -209,6 +222,138 @@ impl SlackApi {
                 .connector
                 .http_post_uri::<_, serde_json::Value>(response_url.0.clone(), message, context)
                 .await
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// conversations.create: a public channel named `name`; its id.
+    pub async fn create_channel(&self, name: &str) -> Result<String, ApiError> {
+        let request = SlackApiConversationsCreateRequest::new(name.to_string());
+        let request = &request;
+        let response = self
+            .retry("conversations.create", || async move {
+                self.session().conversations_create(request).await
+            })
+            .await?;
+        Ok(response.channel.id.0)
+    }
+
+    /// conversations.setTopic.
+    pub async fn set_topic(&self, channel: &str, topic: &str) -> Result<(), ApiError> {
+        let request = SlackApiConversationsSetTopicRequest::new(
+            SlackChannelId(channel.to_string()),
+            topic.to_string(),
+        );
+        let request = &request;
+        self.retry("conversations.setTopic", || async move {
+            self.session().conversations_set_topic(request).await
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// conversations.invite of `users` into `channel`.
+    pub async fn invite(&self, channel: &str, users: &[String]) -> Result<(), ApiError> {
+        let request = SlackApiConversationsInviteRequest::new(
+            SlackChannelId(channel.to_string()),
+            users.iter().map(|u| SlackUserId(u.clone())).collect(),
+        );
+        let request = &request;
+        self.retry("conversations.invite", || async move {
+            self.session().conversations_invite(request).await
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The text of the message at `ts` in `channel`: conversations.history, then
+    /// conversations.replies for a message inside a thread. `None` when it is gone.
+    pub async fn message_text(&self, channel: &str, ts: &str) -> Result<Option<String>, ApiError> {
+        let ts = SlackTs(ts.to_string());
+        let request = SlackApiConversationsHistoryRequest::new()
+            .with_channel(SlackChannelId(channel.to_string()))
+            .with_latest(ts.clone())
+            .with_inclusive(true)
+            .with_limit(1);
+        let request = &request;
+        let history = self
+            .retry("conversations.history", || async move {
+                self.session().conversations_history(request).await
+            })
+            .await?;
+        if let Some(found) = history.messages.iter().find(|m| m.origin.ts == ts) {
+            return Ok(Some(found.content.text.clone().unwrap_or_default()));
+        }
+        // A thread reply is not in the channel's history; its thread is.
+        let request = SlackApiConversationsRepliesRequest::new(
+            SlackChannelId(channel.to_string()),
+            ts.clone(),
+        )
+        .with_latest(ts.clone())
+        .with_oldest(ts.clone())
+        .with_inclusive(true)
+        .with_limit(1);
+        let request = &request;
+        let replies = self
+            .retry("conversations.replies", || async move {
+                self.session().conversations_replies(request).await
+            })
+            .await?;
+        Ok(replies
+            .messages
+            .iter()
+            .find(|m| m.origin.ts == ts)
+            .map(|m| m.content.text.clone().unwrap_or_default()))
+    }
+
+    /// Upload `content` as `filename` into `channel` the way Slack wants files now:
+    /// files.getUploadURLExternal, the bytes to the upload URL, files.completeUploadExternal.
+    pub async fn upload(
+        &self,
+        channel: &str,
+        filename: &str,
+        content: &str,
+    ) -> Result<(), ApiError> {
+        let request =
+            SlackApiFilesGetUploadUrlExternalRequest::new(filename.to_string(), content.len());
+        let request = &request;
+        let target = self
+            .retry("files.getUploadURLExternal", || async move {
+                self.session().get_upload_url_external(request).await
+            })
+            .await?;
+        let span = tracing::debug_span!("slack file upload");
+        let span = &span;
+        let url = &target.upload_url;
+        let token = &self.token;
+        self.retry("file upload", || async move {
+            let context = SlackClientApiCallContext {
+                rate_control_params: None,
+                token: Some(token),
+                tracing_span: span,
+                // The upload URL carries a signature: keep it out of logs.
+                is_sensitive_url: true,
+            };
+            self.client
+                .http_api
+                .connector
+                .http_post_uri_binary::<serde_json::Value>(
+                    url.0.clone(),
+                    "text/markdown; charset=utf-8".to_string(),
+                    content.as_bytes(),
+                    context,
+                )
+                .await
+        })
+        .await?;
+        let request = SlackApiFilesCompleteUploadExternalRequest::new(vec![
+            SlackApiFilesComplete::new(target.file_id.clone()).with_title(filename.to_string()),
+        ])
+        .with_channel_id(SlackChannelId(channel.to_string()));
+        let request = &request;
+        self.retry("files.completeUploadExternal", || async move {
+            self.session().files_complete_upload_external(request).await
         })
         .await?;
         Ok(())

@@ -154,7 +154,7 @@ fn strip_mentions(text: &str) -> String {
 }
 
 /// Slack escapes `&`, `<` and `>` in message text.
-fn unescape(text: &str) -> String {
+pub(crate) fn unescape(text: &str) -> String {
     text.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")

@@ -41,6 +41,9 @@ impl IntoResponse for Rejection {
     }
 }
 
+/// The reaction that pins a message to the incident's timeline (📌).
+pub const PIN_REACTION: &str = "pushpin";
+
 #[derive(Clone)]
 struct Endpoint {
     slack: Slack,
@@ -189,8 +192,28 @@ async fn events(
     }
 }
 
-/// Start the command in an `app_mention`; other events are ignored.
+/// Start the command in an `app_mention`, pin a 📌'd message to its incident; other events
+/// are ignored.
 pub(crate) fn handle_event(slack: &Slack, callback: &SlackPushEventCallback) {
+    if let SlackEventCallbackBody::ReactionAdded(reaction) = &callback.event {
+        if reaction.reaction.0 != PIN_REACTION {
+            return;
+        }
+        let SlackReactionsItem::Message(message) = &reaction.item else {
+            return;
+        };
+        let Some(channel) = message.origin.channel.clone() else {
+            tracing::debug!("a 📌 reaction without a channel ignored");
+            return;
+        };
+        let (slack, user, ts) = (
+            slack.clone(),
+            reaction.user.0.clone(),
+            message.origin.ts.0.clone(),
+        );
+        tokio::spawn(async move { slack.pin(&channel.0, &user, &ts).await });
+        return;
+    }
     if let SlackEventCallbackBody::AppMention(mention) = &callback.event {
         match mention_invocation(mention) {
             Ok((inv, origin)) => {

@@ -2,10 +2,15 @@
 //!
 //! Two ways in, one path through: signed HTTP requests ([`http`]) and Socket Mode ([`socket`])
 //! both become an [`Invocation`] ([`events`]), which [`Slack::start`] runs in the background
-//! after the platform has been answered, posting progress and the final reply (`run.rs`).
+//! after the platform has been answered, posting progress and the final reply (`run.rs`),
+//! then what the reply's effects ask (`effects.rs`: an incident channel, the summary kept in
+//! one message, the post-mortem upload). A 📌 reaction in an incident's channel pins the
+//! message to its timeline; [`Slack`] is also an [`crate::chat::Outbox`] for alert
+//! announcements.
 
 pub mod api;
 pub mod blocks;
+mod effects;
 pub mod events;
 pub mod http;
 mod run;

@@ -49,8 +49,8 @@ impl Slack {
         self.deliver_final(&inv, &origin, &reply, progress_ts).await;
     }
 
-    /// Deliver a finished reply to `inv` where its [`Delivery`] says, as [`Slack::start`]
-    /// does once the core has answered (no progress message involved).
+    /// Deliver a finished reply to `inv` where its [`Delivery`] says and carry out its
+    /// effects, as [`Slack::start`] does once the core has answered (no progress message).
     pub async fn deliver(&self, inv: &Invocation, origin: &Origin, reply: &Reply) {
         self.deliver_final(inv, origin, reply, None).await;
     }
@@ -89,7 +89,21 @@ impl Slack {
         ts
     }
 
+    /// The reply where its [`Delivery`] says, then what its effects ask for.
     async fn deliver_final(
+        &self,
+        inv: &Invocation,
+        origin: &Origin,
+        reply: &Reply,
+        progress_ts: Option<SlackTs>,
+    ) {
+        self.deliver_reply(inv, origin, reply, progress_ts).await;
+        if !reply.effects.is_empty() {
+            self.apply_effects(&inv.channel.id, &reply.effects).await;
+        }
+    }
+
+    async fn deliver_reply(
         &self,
         inv: &Invocation,
         origin: &Origin,
