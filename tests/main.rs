@@ -3,6 +3,7 @@
 mod canary;
 mod cli;
 mod deploy;
+mod discord;
 mod gpu_pipelines;
 mod metrics;
 mod prometheus;

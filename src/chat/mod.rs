@@ -15,6 +15,7 @@
 //!   message whose button was clicked, or only to the invoker.
 
 pub mod console;
+pub mod discord;
 
 /// The person behind an invocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
