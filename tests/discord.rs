@@ -185,12 +185,18 @@ fn assert_command_flow(calls: &[Call], token: &str) {
         last.body["embeds"][0]["color"],
         json!(embeds::colour(Severity::Critical))
     );
+    // A report longer than one message continues in followups; the buttons go on the last.
+    let with_buttons = calls
+        .iter()
+        .filter(|c| c.path.starts_with(&followup_path(token)) && is_final(c))
+        .collect::<Vec<_>>();
+    assert_eq!(with_buttons.len(), 1, "{calls:#?}");
     assert_eq!(
-        custom_ids(last),
+        custom_ids(with_buttons[0]),
         ["/mitigate model-server", "/rollback model-server"]
     );
     assert_eq!(
-        last.body["components"][0]["components"][0]["style"],
+        with_buttons[0].body["components"][0]["components"][0]["style"],
         json!(1)
     );
     let progress: Vec<&&Call> = edits[1..edits.len() - 1]
@@ -221,7 +227,7 @@ async fn a_slash_command_is_deferred_then_edited_as_steps_finish() {
         .wait_for("the final triage report", |calls| {
             calls
                 .iter()
-                .any(|c| c.path == original("cmd-token") && is_final(c))
+                .any(|c| c.path.starts_with(&followup_path("cmd-token")) && is_final(c))
         })
         .await;
     assert_command_flow(&calls, "cmd-token");
@@ -256,7 +262,7 @@ async fn the_gateway_answers_through_the_callback_endpoint() {
         .wait_for("the final triage report", |calls| {
             calls
                 .iter()
-                .any(|c| c.path == original("gw-token") && is_final(c))
+                .any(|c| c.path.starts_with(&followup_path("gw-token")) && is_final(c))
         })
         .await;
     let callback = calls
@@ -665,7 +671,12 @@ fn long_replies_split_into_embeds_and_messages_and_cut_visibly() {
 #[test]
 fn fields_and_titles_are_truncated_visibly() {
     let fields = (0..30)
-        .map(|i| (format!("pod {i}"), "v".repeat(2000)))
+        .map(|i| {
+            (
+                format!("pod {i}"),
+                "v".repeat(if i == 0 { 2000 } else { 150 }),
+            )
+        })
         .collect();
     let mut long = reply(vec![Block::Fields { fields }], vec![]);
     long.title = "T".repeat(300);
@@ -680,7 +691,13 @@ fn fields_and_titles_are_truncated_visibly() {
         .flat_map(|e| &e.fields)
         .collect();
     assert_eq!(fields.len(), 30, "every field kept, over several embeds");
-    assert!(fields.iter().all(|f| f.value.ends_with(TRUNCATED)));
+    assert_eq!(fields[0].value.chars().count(), embeds::MAX_FIELD_VALUE);
+    assert!(fields[0].value.ends_with(TRUNCATED));
+    assert!(fields[1..].iter().all(|f| f.value.len() == 150));
+    assert!(
+        messages.iter().flat_map(|m| &m.embeds).count() >= 2,
+        "25 fields an embed"
+    );
 }
 
 #[test]

@@ -40,7 +40,7 @@ struct Shared {
 /// The fake: REST at `url`, gateway at `gateway_url`.
 pub struct FakeDiscord {
     pub url: String,
-    pub gateway_url: String,
+
     shared: Arc<Shared>,
     dispatch: mpsc::UnboundedSender<(String, Value)>,
 }
@@ -72,7 +72,7 @@ impl FakeDiscord {
         });
         FakeDiscord {
             url,
-            gateway_url,
+
             shared,
             dispatch,
         }
