@@ -773,3 +773,104 @@ fn a_command_too_long_for_a_custom_id_is_refused_visibly_and_confirms_are_shown(
     );
     assert!(text.contains("Restart every model-server pod?"), "{text}");
 }
+
+/// Where a final reply goes, for each origin and delivery (the table in `discord::job`).
+#[tokio::test]
+async fn replies_go_where_their_delivery_says() {
+    use firebreak::chat::discord::{Origin, deliver};
+    use firebreak::render::Delivery;
+    let h = Harness::start("http").await;
+    let api = h.discord.api();
+    let with = |delivery| Reply {
+        delivery,
+        ..reply(
+            vec![Block::Text {
+                text: "Approved by bob".into(),
+            }],
+            vec![],
+        )
+    };
+    let cases = [
+        (
+            Origin::Command,
+            Delivery::NewMessage,
+            None,
+            vec![("PATCH", "@original")],
+        ),
+        (
+            Origin::Command,
+            Delivery::ReplaceOrigin,
+            None,
+            vec![("PATCH", "@original")],
+        ),
+        (
+            Origin::Command,
+            Delivery::Ephemeral,
+            None,
+            vec![("DELETE", "@original"), ("POST", "followup")],
+        ),
+        (
+            Origin::Click,
+            Delivery::NewMessage,
+            None,
+            vec![("POST", "followup")],
+        ),
+        (
+            Origin::Click,
+            Delivery::NewMessage,
+            Some("901"),
+            vec![("PATCH", "901")],
+        ),
+        (
+            Origin::Click,
+            Delivery::ReplaceOrigin,
+            None,
+            vec![("PATCH", "@original")],
+        ),
+        (
+            Origin::Click,
+            Delivery::ReplaceOrigin,
+            Some("902"),
+            vec![("DELETE", "902"), ("PATCH", "@original")],
+        ),
+        (
+            Origin::Click,
+            Delivery::Ephemeral,
+            None,
+            vec![("POST", "followup")],
+        ),
+    ];
+    for (i, (origin, delivery, progress, expected)) in cases.into_iter().enumerate() {
+        let token = format!("delivery-{i}");
+        deliver(api, &token, origin, &with(delivery), progress)
+            .await
+            .expect("delivered");
+        let calls: Vec<Call> = h
+            .fake
+            .calls()
+            .into_iter()
+            .filter(|c| c.path.starts_with(&followup_path(&token)))
+            .collect();
+        let seen: Vec<(&str, String)> = calls
+            .iter()
+            .map(|c| {
+                let target = if c.path == followup_path(&token) {
+                    "followup".to_string()
+                } else {
+                    c.path.rsplit('/').next().unwrap().to_string()
+                };
+                (c.method.as_str(), target)
+            })
+            .collect();
+        let expected: Vec<(&str, String)> =
+            expected.iter().map(|(m, t)| (*m, t.to_string())).collect();
+        assert_eq!(seen, expected, "{origin:?} {delivery:?} {progress:?}");
+        let last = calls.last().unwrap();
+        let private = last.body["flags"] == json!(embeds::EPHEMERAL);
+        assert_eq!(
+            private,
+            delivery == Delivery::Ephemeral,
+            "only Ephemeral replies carry flag 64: {origin:?} {delivery:?}"
+        );
+    }
+}

@@ -121,8 +121,10 @@ impl Job {
             tracing::warn!(%error, "the Discord progress task failed");
             None
         });
-        let target = Target { api, token, origin };
-        log_failure("the reply", target.deliver(reply, progress_message).await);
+        log_failure(
+            "the reply",
+            deliver(&api, &token, origin, &reply, progress_message.as_deref()).await,
+        );
     }
 }
 
@@ -156,57 +158,55 @@ async fn edit_progress(
     followup
 }
 
-struct Target {
-    api: Api,
-    token: String,
+/// Deliver a final reply for the interaction `token` (see the module's table). `progress` is
+/// the followup that showed a click's progress, if one was posted.
+pub async fn deliver(
+    api: &Api,
+    token: &str,
     origin: Origin,
-}
-
-impl Target {
-    async fn deliver(self, reply: Reply, progress: Option<String>) -> Result<(), ApiError> {
-        let messages = embeds::render(&reply);
-        let (first, rest) = match messages.split_first() {
-            Some((first, rest)) => (first.clone(), rest),
-            None => return Ok(()),
-        };
-        let api = &self.api;
-        let token = self.token.as_str();
-        match (self.origin, reply.delivery) {
-            (Origin::Command, Delivery::NewMessage | Delivery::ReplaceOrigin) => {
-                api.edit_original(token, &json(&first)).await?;
+    reply: &Reply,
+    progress: Option<&str>,
+) -> Result<(), ApiError> {
+    let messages = embeds::render(reply);
+    let Some((first, rest)) = messages.split_first() else {
+        return Ok(());
+    };
+    let first = first.clone();
+    match (origin, reply.delivery) {
+        (Origin::Command, Delivery::NewMessage | Delivery::ReplaceOrigin) => {
+            api.edit_original(token, &json(&first)).await?;
+        }
+        (Origin::Command, Delivery::Ephemeral) => {
+            api.delete_original(token).await?;
+            api.followup(token, &json(&ephemeral(first))).await?;
+        }
+        (Origin::Click, Delivery::NewMessage) => match progress {
+            Some(id) => api.edit_followup(token, id, &json(&first)).await?,
+            None => {
+                api.followup(token, &json(&first)).await?;
             }
-            (Origin::Command, Delivery::Ephemeral) => {
-                api.delete_original(token).await?;
+        },
+        (Origin::Click, Delivery::ReplaceOrigin | Delivery::Ephemeral) => {
+            if let Some(id) = progress {
+                api.delete_followup(token, id).await?;
+            }
+            if reply.delivery == Delivery::ReplaceOrigin {
+                api.edit_original(token, &json(&first)).await?;
+            } else {
                 api.followup(token, &json(&ephemeral(first))).await?;
             }
-            (Origin::Click, Delivery::NewMessage) => match &progress {
-                Some(id) => api.edit_followup(token, id, &json(&first)).await?,
-                None => {
-                    api.followup(token, &json(&first)).await?;
-                }
-            },
-            (Origin::Click, Delivery::ReplaceOrigin | Delivery::Ephemeral) => {
-                if let Some(id) = &progress {
-                    api.delete_followup(token, id).await?;
-                }
-                if reply.delivery == Delivery::ReplaceOrigin {
-                    api.edit_original(token, &json(&first)).await?;
-                } else {
-                    api.followup(token, &json(&ephemeral(first))).await?;
-                }
-            }
         }
-        let private = reply.delivery == Delivery::Ephemeral;
-        for message in rest {
-            let message = if private {
-                ephemeral(message.clone())
-            } else {
-                message.clone()
-            };
-            api.followup(token, &json(&message)).await?;
-        }
-        Ok(())
     }
+    let private = reply.delivery == Delivery::Ephemeral;
+    for message in rest {
+        let message = if private {
+            ephemeral(message.clone())
+        } else {
+            message.clone()
+        };
+        api.followup(token, &json(&message)).await?;
+    }
+    Ok(())
 }
 
 fn ephemeral(mut message: Message) -> Message {

@@ -36,7 +36,7 @@ use crate::bot::Bot;
 use crate::chat::{ChannelRef, Invocation, ParseError, Platform, UserRef};
 use crate::config::{self, ConfigError, Env, Secret};
 
-pub use job::Job;
+pub use job::{Job, Origin, deliver};
 
 /// The API origin used when `FIREBREAK_DISCORD_API_URL` is unset.
 pub const DEFAULT_API_URL: &str = "https://discord.com";
@@ -263,7 +263,7 @@ impl Discord {
                 let job = Job::new(
                     self.bot.clone(),
                     self.api.clone(),
-                    job::Origin::Command,
+                    Origin::Command,
                     command.token.clone(),
                     command_invocation(&command, &text),
                 );
@@ -276,7 +276,7 @@ impl Discord {
                 let job = Job::new(
                     self.bot.clone(),
                     self.api.clone(),
-                    job::Origin::Click,
+                    Origin::Click,
                     component.token.clone(),
                     component_invocation(&component),
                 );
