@@ -235,9 +235,8 @@ async fn gateway_session(
                         if ws.send(Message::Text(ready_event.to_string())).await.is_err() { return; }
                         ready = true;
                     }
-                    Some(1) => {
-                        if ws.send(Message::Text(json!({ "op": 11 }).to_string())).await.is_err() { return; }
-                    }
+                    // A failed send shows up as the next read failing.
+                    Some(1) => drop(ws.send(Message::Text(json!({ "op": 11 }).to_string())).await),
                     _ => {}
                 }
             }

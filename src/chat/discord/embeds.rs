@@ -385,7 +385,7 @@ fn cut_to_fit(embed: &mut Embed, note: &str) {
 }
 
 fn push_line(text: &mut String, line: &str, limit: usize) {
-    if chars(text) + chars(line) + 1 <= limit {
+    if chars(text) + chars(line) < limit {
         if !text.is_empty() {
             text.push('\n');
         }
