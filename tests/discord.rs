@@ -874,3 +874,51 @@ async fn replies_go_where_their_delivery_says() {
         );
     }
 }
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn settings_choose_the_mode_and_refuse_half_setups() {
+    let key = hex(&signing_key().verifying_key().to_bytes());
+    let base = [
+        ("FIREBREAK_DISCORD_BOT_TOKEN", TOKEN),
+        ("FIREBREAK_DISCORD_APPLICATION_ID", APPLICATION_ID),
+    ];
+    let with_key = [&base[..], &[("FIREBREAK_DISCORD_PUBLIC_KEY", key.as_str())]].concat();
+    let http = DiscordSettings::from_env(&map(&with_key)).unwrap().unwrap();
+    assert_eq!(http.mode, Mode::Http);
+    assert_eq!(http.api_url, "https://discord.com");
+    assert_eq!(http.guild_id, None);
+    let forced = [&with_key[..], &[("FIREBREAK_DISCORD_MODE", "gateway")]].concat();
+    assert_eq!(
+        DiscordSettings::from_env(&map(&forced))
+            .unwrap()
+            .unwrap()
+            .mode,
+        Mode::Gateway
+    );
+    let error = |pairs: &[(&str, &str)]| {
+        DiscordSettings::from_env(&map(pairs))
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        error(&[("FIREBREAK_DISCORD_BOT_TOKEN", TOKEN)]),
+        "FIREBREAK_DISCORD_BOT_TOKEN is set but FIREBREAK_DISCORD_APPLICATION_ID is not; the Discord adapter needs both"
+    );
+    assert!(
+        error(&[("FIREBREAK_DISCORD_MODE", "gateway")]).contains("FIREBREAK_DISCORD_BOT_TOKEN")
+    );
+    let typo = [&base[..], &[("FIREBREAK_DISCORD_MODE", "websocket")]].concat();
+    assert!(error(&typo).contains("neither `http` nor `gateway`"));
+    let bad_id = [
+        ("FIREBREAK_DISCORD_BOT_TOKEN", TOKEN),
+        ("FIREBREAK_DISCORD_APPLICATION_ID", "my-app"),
+    ];
+    assert!(error(&bad_id).starts_with("FIREBREAK_DISCORD_APPLICATION_ID: not a Discord id"));
+}

@@ -26,9 +26,7 @@ mod job;
 use std::sync::Arc;
 
 use serenity::interactions_endpoint::Verifier;
-use serenity::model::application::{
-    CommandInteraction, ComponentInteraction, Interaction, InteractionType,
-};
+use serenity::model::application::{CommandInteraction, ComponentInteraction, Interaction};
 use serenity::model::guild::Member;
 use serenity::model::user::User;
 
@@ -94,7 +92,16 @@ impl DiscordSettings {
         let application_id = config::secret(env, APPLICATION_ID)?;
         let public_key = config::secret(env, PUBLIC_KEY)?;
         let token = match (token, &application_id, &public_key) {
-            (None, None, None) => return Ok(None),
+            (None, None, None) => {
+                // A mode or guild without credentials is a half-done setup, not "no Discord".
+                return match [MODE, GUILD_ID]
+                    .into_iter()
+                    .find(|name| config::setting(env, name).is_some())
+                {
+                    Some(name) => Err(incomplete(name, TOKEN)),
+                    None => Ok(None),
+                };
+            }
             (Some(token), _, _) => token,
             (None, Some(_), _) => return Err(incomplete(APPLICATION_ID, TOKEN)),
             (None, None, Some(_)) => return Err(incomplete(PUBLIC_KEY, TOKEN)),
@@ -300,17 +307,6 @@ impl Discord {
                 }
             }
         }
-    }
-
-    /// Whether an interaction type is one Firebreak answers (for logging).
-    pub fn handles(kind: InteractionType) -> bool {
-        matches!(
-            kind,
-            InteractionType::Ping
-                | InteractionType::Command
-                | InteractionType::Component
-                | InteractionType::Autocomplete
-        )
     }
 }
 
