@@ -375,6 +375,7 @@ async fn clicking_mitigate_on_the_triage_report_runs_mitigate_for_the_clicker() 
         "/mitigate model-server",
         payloads::member("222000000000000002", "bob", None),
     );
+    slow(&h.sim);
     let (status, body) = h.post(&click).await;
     assert_eq!((status, body), (200, json!({ "type": 6 })));
     let calls = h
@@ -392,11 +393,20 @@ async fn clicking_mitigate_on_the_triage_report_runs_mitigate_for_the_clicker() 
         !calls.iter().any(|c| c.path == original("click-token")),
         "{calls:#?}"
     );
-    let report = calls
+    // Progress opens a followup; the report replaces it, so the channel gets one message.
+    let mine: Vec<&Call> = calls
         .iter()
-        .rev()
-        .find(|c| c.path.starts_with(&followup_path("click-token")))
-        .unwrap();
+        .filter(|c| c.path.starts_with(&followup_path("click-token")))
+        .collect();
+    assert_eq!(mine[0].method, "POST", "{mine:#?}");
+    assert!(custom_ids(mine[0]).is_empty(), "progress has no buttons");
+    let report = mine.last().unwrap();
+    assert_eq!(report.method, "PATCH");
+    assert_eq!(
+        report.path,
+        format!("{}/messages/900", followup_path("click-token")),
+        "the progress followup (the fake's first id) is edited into the report"
+    );
     assert!(
         title(report).contains("Mitigate: model-server"),
         "{:#?}",
