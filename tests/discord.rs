@@ -3,6 +3,7 @@
 
 mod fake;
 mod payloads;
+mod serve;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
