@@ -1,19 +1,29 @@
 //! The chat-agnostic core: takes an [`Invocation`], routes it to its command's handler and
 //! returns one [`Reply`]. Adapters call [`Bot::handle`]; nothing here knows the platform.
 
+use std::time::Duration;
+
 use tracing::Instrument;
 
+use crate::approval::Groups;
 use crate::chat::Invocation;
 use crate::cluster::Cluster;
 use crate::command::{self, COMMANDS, Command, UsageError};
 use crate::render::{Block, Reply, Severity, TemplateError, Templates};
 use crate::runbook::Runbooks;
+use crate::store::{Actor, AuditKind, Record, Store};
+
+/// How long an approved action's verification waits for the change to settle, by default.
+pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Everything a command handler needs.
 pub struct Bot {
     pub(crate) runbooks: Runbooks,
     pub(crate) templates: Templates,
     pub(crate) cluster: Cluster,
+    pub(crate) store: Store,
+    pub(crate) groups: Groups,
+    pub(crate) verify_timeout: Duration,
 }
 
 /// Data the `error` template renders: what went wrong, what to do, what exists.
@@ -26,13 +36,34 @@ pub(crate) struct ErrorView<'a> {
 }
 
 impl Bot {
-    /// A bot over these runbooks and templates, querying `cluster`.
-    pub fn new(runbooks: Runbooks, templates: Templates, cluster: Cluster) -> Bot {
+    /// A bot over these runbooks and templates, querying `cluster`, keeping its state in
+    /// `store`.
+    pub fn new(runbooks: Runbooks, templates: Templates, cluster: Cluster, store: Store) -> Bot {
         Bot {
             runbooks,
             templates,
             cluster,
+            store,
+            groups: Groups::new(),
+            verify_timeout: DEFAULT_VERIFY_TIMEOUT,
         }
+    }
+
+    /// Approver groups (`group:NAME` in policies), from the config file.
+    pub fn with_groups(mut self, groups: Groups) -> Bot {
+        self.groups = groups;
+        self
+    }
+
+    /// How long verification waits for an applied action to settle.
+    pub fn with_verify_timeout(mut self, timeout: Duration) -> Bot {
+        self.verify_timeout = timeout;
+        self
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The loaded runbooks.
@@ -56,10 +87,43 @@ impl Bot {
         );
         async {
             tracing::info!(args = ?inv.args, "command received");
+            self.audit_quietly(Record {
+                kind: AuditKind::Command,
+                actor: &Actor::of(inv),
+                incident: inv.incident.as_deref(),
+                request: None,
+                detail: std::iter::once(format!("/{}", inv.command))
+                    .chain(inv.args.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            })
+            .await;
             let rendered = match command::parse(inv) {
                 Ok(Command::Help { topic }) => command::help::handle(self, topic.as_deref()),
-                Ok(Command::RunStage { stage, service }) => {
-                    command::stage::handle(self, stage, service.as_deref(), on_progress).await
+                Ok(Command::RunStage {
+                    stage,
+                    service,
+                    action,
+                    value,
+                }) => {
+                    command::stage::handle(
+                        self,
+                        inv,
+                        stage,
+                        service.as_deref(),
+                        action.as_deref(),
+                        value.as_deref(),
+                        on_progress,
+                    )
+                    .await
+                }
+                Ok(Command::Decide {
+                    request,
+                    decision,
+                    reason,
+                }) => {
+                    command::decide::handle(self, inv, &request, decision, reason, on_progress)
+                        .await
                 }
                 Ok(Command::Incident { sub, args }) => command::incident::handle(self, &sub, &args),
                 Err(usage) => self.usage_error(&usage),
@@ -74,13 +138,27 @@ impl Bot {
     /// acknowledgement deadline (Slack: 3 s; Discord: 3 s): "Running triage on model-server…".
     pub fn acknowledgement(&self, inv: &Invocation) -> String {
         match command::parse(inv) {
-            Ok(Command::RunStage { stage, service }) => {
+            Ok(Command::RunStage {
+                stage,
+                service,
+                action,
+                ..
+            }) => {
                 let service = service
                     .as_deref()
                     .or_else(|| self.runbooks.only().map(|r| r.service.as_str()))
                     .unwrap_or("?");
-                format!("Running {stage} on {service}…")
+                match action {
+                    Some(action) => format!("Planning {action} for {service}…"),
+                    None => format!("Running {stage} on {service}…"),
+                }
             }
+            Ok(Command::Decide {
+                request, decision, ..
+            }) => match decision {
+                crate::store::Decision::Approve => format!("Recording your approval of {request}…"),
+                crate::store::Decision::Deny => format!("Recording your denial of {request}…"),
+            },
             _ => format!("Working on /{}…", inv.command),
         }
     }

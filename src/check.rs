@@ -3,12 +3,17 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::approval::{Policy, RequestView};
 use crate::command::COMMANDS;
+use crate::command::action::ActionOffer;
+use crate::command::stage::StageView;
 use crate::render::{Severity, Templates};
+use crate::runbook::actions::{DryRun, Plan, VersionChange};
 use crate::runbook::signal::Signal;
 use crate::runbook::steps::{Finding, StepReport, StepStatus};
 use crate::runbook::verdict;
 use crate::runbook::{Runbook, Runbooks, StageReport};
+use crate::store::{Actor, Decision, DecisionRecord, Request, RequestState};
 
 /// The verdict on one path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,12 +131,39 @@ fn check_templates(dir: &Path) -> Result<String, Vec<String>> {
     let templates = Templates::load_dir(dir).map_err(|e| vec![e.to_string()])?;
     let mut problems = Vec::new();
     let mut count = 0;
+    let offers = sample_offers();
     for stage in ["triage", "mitigate", "rollback", "postmortem"] {
         for report in [sample_report(stage, true), sample_report(stage, false)] {
-            count += 1;
-            if let Err(e) = templates.render(stage, &report, report.severity, Vec::new()) {
-                problems.push(e.to_string());
+            for actions in [&offers[..], &[]] {
+                count += 1;
+                let view = StageView {
+                    report: &report,
+                    actions,
+                };
+                if let Err(e) = templates.render(stage, &view, report.severity, Vec::new()) {
+                    problems.push(e.to_string());
+                }
             }
+        }
+    }
+    for request in sample_requests() {
+        count += 1;
+        let view = RequestView {
+            request: &request,
+            approvals: request.approvals(),
+            needed: request.policy.approvals,
+            approvers: "group:oncall (alice, bob)".into(),
+            dry_run: "passed (dryRun=All)".into(),
+            dry_run_passed: true,
+            calls: vec![
+                "PATCH /apis/apps/v1/namespaces/ai-production/deployments/model-server → 200"
+                    .into(),
+            ],
+            verification: Some("3/3 replicas updated and available".into()),
+            notice: Some("Approved: applying the plan…".into()),
+        };
+        if let Err(e) = templates.render("approval", &view, Severity::Warning, Vec::new()) {
+            problems.push(e.to_string());
         }
     }
     let help = serde_json::json!({
@@ -155,6 +187,85 @@ fn check_templates(dir: &Path) -> Result<String, Vec<String>> {
     } else {
         Err(problems)
     }
+}
+
+/// Offers exercising both shapes: planned, and not plannable.
+fn sample_offers() -> Vec<ActionOffer> {
+    vec![
+        ActionOffer {
+            id: "undo".into(),
+            kind: "rollout_undo",
+            title: Some("Roll back the model server".into()),
+            summary: Some("roll back from revision 3 to revision 2".into()),
+            dry_run: Some("passed".into()),
+            error: None,
+            approval: "1 approval(s) from group:oncall (alice, bob)".into(),
+            command: "/rollback model-server undo".into(),
+        },
+        ActionOffer {
+            id: "prompt".into(),
+            kind: "prompt_rollback",
+            title: None,
+            summary: None,
+            dry_run: None,
+            error: Some("there is no previous prompt version".into()),
+            approval: "no approval (marked safe)".into(),
+            command: "/rollback model-server prompt".into(),
+        },
+    ]
+}
+
+/// A request in each state a template shows.
+fn sample_requests() -> Vec<Request> {
+    let actor = |name: &str| Actor {
+        id: name.into(),
+        name: name.into(),
+        platform: "slack".into(),
+        channel: "C1".into(),
+    };
+    let pending = Request {
+        id: "7f3a9c1e".into(),
+        service: "model-server".into(),
+        stage: "rollback".into(),
+        action: "undo".into(),
+        plan: Plan {
+            action: "undo".into(),
+            kind: "rollout_undo".into(),
+            target: "deployment/model-server -n ai-production".into(),
+            summary: "roll back from revision 3 to revision 2".into(),
+            diff: "- image: vllm:v2\n+ image: vllm:v1".into(),
+            calls: Vec::new(),
+            dry_run: DryRun::Passed,
+            versions: vec![VersionChange {
+                what: "image".into(),
+                from: "vllm:v2".into(),
+                to: "vllm:v1".into(),
+            }],
+        },
+        policy: Policy {
+            reason: true,
+            ..Policy::default()
+        },
+        requester: actor("alice"),
+        incident: Some("INC-1".into()),
+        created_at: "2026-11-28T03:00:00Z".into(),
+        expires_at: "2026-11-28T03:15:00Z".into(),
+        state: RequestState::Pending,
+        outcome: None,
+        decisions: Vec::new(),
+    };
+    let decided = Request {
+        state: RequestState::Succeeded,
+        outcome: Some("rolled back; 3/3 available".into()),
+        decisions: vec![DecisionRecord {
+            actor: actor("bob"),
+            decision: Decision::Approve,
+            reason: Some("v2 fills the KV cache".into()),
+            at: "2026-11-28T03:02:00Z".into(),
+        }],
+        ..pending.clone()
+    };
+    vec![pending, decided]
 }
 
 /// A report exercising every field templates may use, finished or still running.

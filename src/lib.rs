@@ -17,6 +17,7 @@ pub mod render;
 pub mod runbook;
 pub mod server;
 pub mod sim;
+pub mod store;
 
 pub use bot::Bot;
 
@@ -27,5 +28,13 @@ mod send_sync {
     fn bot_is_shareable() {
         fn shareable<T: Send + Sync + 'static>() {}
         shareable::<crate::Bot>();
+    }
+
+    /// Adapters spawn `Bot::handle` on tokio's pool: this stops compiling if its future stops
+    /// being `Send` (a closure-built stream inside a step is the usual way to break it).
+    #[allow(dead_code)]
+    fn handle_future_is_send(bot: &'static crate::Bot, inv: &'static crate::chat::Invocation) {
+        fn send<T: Send>(_: T) {}
+        send(bot.handle(inv, &|_| {}));
     }
 }

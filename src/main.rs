@@ -12,10 +12,11 @@ use firebreak::Bot;
 use firebreak::chat::console::Console;
 use firebreak::chat::discord::{Discord, DiscordSettings, Mode as DiscordMode};
 use firebreak::cluster::Cluster;
-use firebreak::config::ProcessEnv;
+use firebreak::config::{Config, ProcessEnv};
 use firebreak::render::Templates;
 use firebreak::runbook::Runbooks;
 use firebreak::sim::{Scenario, SimServer};
+use firebreak::store::Store;
 use tokio::io::BufReader;
 
 /// ChatOps incident response for production AI/LLM serving.
@@ -77,6 +78,14 @@ enum Cmd {
         #[command(flatten)]
         content: ContentArgs,
     },
+    /// Print the audit log: every command, plan, decision and cluster change, in order.
+    Audit {
+        /// Only this incident's entries.
+        #[arg(long)]
+        incident: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
     /// Validate runbooks and templates; exit 1 with precise messages if any is broken.
     Check {
         /// Runbook files, template files, or directories of either.
@@ -94,12 +103,70 @@ struct ContentArgs {
     /// Template directory [default: ./templates if present, else the built-in ones].
     #[arg(long, env = "FIREBREAK_TEMPLATES")]
     templates: Option<PathBuf>,
-    /// Who the console types as.
-    #[arg(long, env = "USER", default_value = "console")]
-    user: String,
+    /// Who the console types as [default: alice in the demo, $USER in the console].
+    #[arg(long)]
+    user: Option<String>,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+/// Where settings and state live.
+#[derive(Args)]
+struct StateArgs {
+    /// Config file: approver groups, state path [default: ./firebreak.yaml if present].
+    #[arg(long, env = "FIREBREAK_CONFIG")]
+    config: Option<PathBuf>,
+    /// SQLite state file: approvals, incidents, audit [default: the config's `state`, else
+    /// ./firebreak.db; the demo keeps state in memory].
+    #[arg(long, env = "FIREBREAK_STATE")]
+    state: Option<PathBuf>,
+}
+
+/// The demo's approvers, so the two-person rule can be tried with `/as`.
+const DEMO_CONFIG: &str = "groups:\n  oncall: [alice, bob, carol]\n";
+
+impl StateArgs {
+    fn config(&self, demo: bool) -> anyhow::Result<Config> {
+        let path = self
+            .config
+            .as_deref()
+            .or_else(|| Some(Path::new("firebreak.yaml")).filter(|p| p.is_file()));
+        Ok(match path {
+            Some(path) => Config::load(path)?,
+            None if demo => Config::from_yaml(DEMO_CONFIG).map_err(anyhow::Error::msg)?,
+            None => Config::default(),
+        })
+    }
+
+    /// Open the state store and mark actions a previous process left half-done.
+    async fn store(&self, config: &Config, demo: bool) -> anyhow::Result<Store> {
+        let path = self.state.clone().or_else(|| config.state.clone());
+        let store = match path {
+            Some(path) => Store::open(&path)?,
+            None if demo => Store::in_memory()?,
+            None => Store::open(Path::new("firebreak.db"))?,
+        };
+        for request in store.recover_interrupted().await? {
+            tracing::warn!(
+                request = %request.id,
+                action = %request.action,
+                service = %request.service,
+                "an approved action was interrupted by a restart; it will not be retried; check the cluster"
+            );
+        }
+        Ok(store)
+    }
 }
 
 impl ContentArgs {
+    /// The bot: content, config, state, over `cluster`.
+    async fn bot(&self, cluster: Cluster, demo: bool) -> anyhow::Result<Bot> {
+        let (runbooks, templates) = self.load()?;
+        let config = self.state.config(demo)?;
+        let store = self.state.store(&config, demo).await?;
+        Ok(Bot::new(runbooks, templates, cluster, store).with_groups(config.groups))
+    }
+
     fn load(&self) -> anyhow::Result<(Runbooks, Templates)> {
         let runbooks = match self.runbooks.as_deref().or_else(|| present("runbooks")) {
             Some(path) => Runbooks::load(path)?,
@@ -141,7 +208,6 @@ async fn main() -> ExitCode {
 async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
     match command {
         Cmd::Demo { scenario, content } => {
-            let (runbooks, templates) = content.load()?;
             let scenario = Scenario::load(&scenario)?;
             let sim = SimServer::start(scenario, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
             let cluster = Cluster::from_url(&sim.url())?;
@@ -151,14 +217,13 @@ async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                     "Firebreak demo: a simulated cluster is serving at {}.",
                     sim.url()
                 );
-                println!("Try /triage model-server, /help, or /quit.");
+                println!(
+                    "Try /triage model-server, /rollback model-server, /help, or /quit. Approvers: alice, bob, carol; /as bob switches who you are."
+                );
             }
-            console(
-                Bot::new(runbooks, templates, cluster),
-                &content.user,
-                interactive,
-            )
-            .await?;
+            let bot = content.bot(cluster, true).await?;
+            let user = content.user.as_deref().unwrap_or("alice");
+            console(bot, user, interactive).await?;
             sim.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
@@ -166,15 +231,15 @@ async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             kubeconfig,
             content,
         } => {
-            let (runbooks, templates) = content.load()?;
             let cluster = Cluster::connect(kubeconfig.as_deref()).await?;
             let interactive = std::io::stdin().is_terminal();
-            console(
-                Bot::new(runbooks, templates, cluster),
-                &content.user,
-                interactive,
-            )
-            .await?;
+            let bot = content.bot(cluster, false).await?;
+            let user = content
+                .user
+                .clone()
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "console".to_string());
+            console(bot, &user, interactive).await?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Sim {
@@ -206,9 +271,8 @@ async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             kubeconfig,
             content,
         } => {
-            let (runbooks, templates) = content.load()?;
             let cluster = Cluster::connect(kubeconfig.as_deref()).await?;
-            let bot = Arc::new(Bot::new(runbooks, templates, cluster));
+            let bot = Arc::new(content.bot(cluster, false).await?);
             let env = ProcessEnv;
             let mut routes = Vec::new();
             let mut platforms: Vec<&str> = Vec::new();
@@ -249,6 +313,36 @@ async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             .context("the HTTP server stopped")?;
             if let Some(gateway) = discord_gateway {
                 gateway.shutdown().await;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Audit { incident, state } => {
+            let config = state.config(false)?;
+            let path = state
+                .state
+                .clone()
+                .or_else(|| config.state.clone())
+                .unwrap_or_else(|| PathBuf::from("firebreak.db"));
+            if !path.is_file() {
+                anyhow::bail!(
+                    "no state file at {}; pass --state (or FIREBREAK_STATE) with the file `firebreak serve` or `console` writes",
+                    path.display()
+                );
+            }
+            let store = Store::open(&path)?;
+            let entries = store.audit_log(incident.as_deref()).await?;
+            if entries.is_empty() {
+                eprintln!(
+                    "the audit log in {} has no entries{}",
+                    path.display(),
+                    match &incident {
+                        Some(id) => format!(" for incident {id}"),
+                        None => String::new(),
+                    }
+                );
+            }
+            for entry in entries {
+                println!("{}", entry.line());
             }
             Ok(ExitCode::SUCCESS)
         }

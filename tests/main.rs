@@ -1,5 +1,7 @@
 //! Firebreak's integration tests: one crate, one module per concept.
 
+mod actions;
+mod approvals;
 mod canary;
 mod cli;
 mod deploy;

@@ -11,6 +11,7 @@ use firebreak::cluster::Cluster;
 use firebreak::render::{Reply, Templates, text};
 use firebreak::runbook::{Runbook, Runbooks};
 use firebreak::sim::{Scenario, SimServer};
+use firebreak::store::Store;
 
 /// The shipped runbook, for tests that edit a copy.
 pub const SHIPPED_RUNBOOK: &str = include_str!("../runbooks/model-server.yaml");
@@ -42,16 +43,22 @@ pub fn bot(sim: &SimServer, runbooks: &[&str]) -> Bot {
         all,
         Templates::load_dir("templates".as_ref()).expect("templates load"),
         cluster,
+        Store::in_memory().expect("in-memory state"),
     )
 }
 
-/// Send `line` as `user` and wait for the final reply.
+/// Send `line` as alice (`U_ALICE`) and wait for the final reply.
 pub async fn say(bot: &Bot, line: &str) -> Reply {
+    say_as(bot, "U_ALICE", "alice", line).await
+}
+
+/// Send `line` as the user with this id and name, from channel `C_TEST`.
+pub async fn say_as(bot: &Bot, id: &str, name: &str, line: &str) -> Reply {
     let inv = Invocation::from_text(
         Platform::Console,
         UserRef {
-            id: "U_ALICE".into(),
-            name: "alice".into(),
+            id: id.into(),
+            name: name.into(),
         },
         ChannelRef {
             id: "C_TEST".into(),

@@ -184,7 +184,8 @@ async fn an_api_server_that_is_down_gives_error_lines_not_a_crash() {
     let cluster = Cluster::from_url(&format!("http://127.0.0.1:{port}")).unwrap();
     let runbooks = firebreak::runbook::Runbooks::embedded().unwrap();
     let templates = firebreak::render::Templates::load_dir("templates".as_ref()).unwrap();
-    let bot = firebreak::Bot::new(runbooks, templates, cluster);
+    let store = firebreak::store::Store::in_memory().unwrap();
+    let bot = firebreak::Bot::new(runbooks, templates, cluster, store);
     let reply = say(&bot, "/triage model-server").await;
     let text = shown(&reply);
     assert_eq!(

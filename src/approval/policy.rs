@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::runbook::steps::Timeout;
 
@@ -19,7 +19,7 @@ pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(15 * 60);
 ///   expires: 15m
 ///   reason: true                           # approvers must say why: /approve ID <reason>
 /// ```
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// Chat user ids and `group:NAME` references. Empty means anyone but the requester.

@@ -7,7 +7,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use super::{ChannelRef, Invocation, Platform, UserRef};
 use crate::bot::Bot;
-use crate::render::text;
+use crate::render::{Delivery, text};
 
 /// The console's identity: who is typing, and the pseudo-channel replies go to.
 #[derive(Debug, Clone)]
@@ -44,9 +44,10 @@ impl Console {
         W: Write,
     {
         let mut lines = input.lines();
+        let mut user = self.user.clone();
         loop {
             if interactive {
-                write!(out, "firebreak> ")?;
+                write!(out, "firebreak ({})> ", user.name)?;
                 out.flush()?;
             }
             let Some(line) = lines.next_line().await? else {
@@ -60,9 +61,31 @@ impl Console {
             if matches!(line, "/quit" | "/exit" | "quit" | "exit") {
                 break;
             }
+            // `/as bob`: the console has no login, so switching identity is how one terminal
+            // plays requester and approver to try the two-person rule.
+            if let Some(name) = line
+                .strip_prefix("/as")
+                .filter(|r| r.is_empty() || r.starts_with(' '))
+            {
+                match name.trim() {
+                    "" => writeln!(out, "You are {}. `/as NAME` switches.", user.name)?,
+                    name if name.contains(char::is_whitespace) => {
+                        writeln!(out, "`/as` takes one name, e.g. `/as bob`")?
+                    }
+                    name => {
+                        user = UserRef {
+                            id: name.to_string(),
+                            name: name.to_string(),
+                        };
+                        writeln!(out, "You are now {name}.")?;
+                    }
+                }
+                out.flush()?;
+                continue;
+            }
             let reply = match Invocation::from_text(
                 Platform::Console,
-                self.user.clone(),
+                user.clone(),
                 self.channel.clone(),
                 line,
             ) {
@@ -70,7 +93,7 @@ impl Console {
                 Err(error) => {
                     let inv = Invocation::from_text(
                         Platform::Console,
-                        self.user.clone(),
+                        user.clone(),
                         self.channel.clone(),
                         "/help",
                     )
@@ -82,6 +105,9 @@ impl Console {
                     }
                 }
             };
+            if reply.delivery == Delivery::Ephemeral {
+                writeln!(out, "(only you see this)")?;
+            }
             writeln!(out, "{}", text::render(&reply))?;
             out.flush()?;
         }

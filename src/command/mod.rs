@@ -1,6 +1,8 @@
 //! The commands Firebreak understands, parsed from an [`Invocation`]: one enum, one table of
 //! usage lines (which is also `/help`), one handler file per command.
 
+pub mod action;
+pub mod decide;
 pub mod help;
 pub mod incident;
 pub mod stage;
@@ -28,13 +30,13 @@ pub const COMMANDS: &[CommandInfo] = &[
     },
     CommandInfo {
         name: "mitigate",
-        usage: "/mitigate [service]",
-        summary: "Run the mitigate stage of the service's runbook.",
+        usage: "/mitigate [service] [action [value]]",
+        summary: "Show the mitigations with their plans; name one to request it.",
     },
     CommandInfo {
         name: "rollback",
-        usage: "/rollback [service]",
-        summary: "Run the rollback stage of the service's runbook.",
+        usage: "/rollback [service] [action [value]]",
+        summary: "Show what a rollback would change; name an action to request it.",
     },
     CommandInfo {
         name: "postmortem",
@@ -45,6 +47,16 @@ pub const COMMANDS: &[CommandInfo] = &[
         name: "incident",
         usage: "/incident declare|status|severity|role|note|resolve|list ...",
         summary: "Incident lifecycle: declare, update and resolve incidents.",
+    },
+    CommandInfo {
+        name: "approve",
+        usage: "/approve <request> [reason]",
+        summary: "Approve a requested action; it runs once its policy is met.",
+    },
+    CommandInfo {
+        name: "deny",
+        usage: "/deny <request> [reason]",
+        summary: "Deny a requested action (or withdraw your own request).",
     },
     CommandInfo {
         name: "help",
@@ -72,6 +84,19 @@ pub enum Command {
         stage: Stage,
         /// The service, when named.
         service: Option<String>,
+        /// The action to request, when named (`mitigate` and `rollback`).
+        action: Option<String>,
+        /// The action's value: a revision, a replica count, a prompt version, a pod.
+        value: Option<String>,
+    },
+    /// `/approve <id> [reason]`, `/deny <id> [reason]`.
+    Decide {
+        /// The request id.
+        request: String,
+        /// Which way.
+        decision: crate::store::Decision,
+        /// Why, when given.
+        reason: Option<String>,
     },
     /// `/incident <sub> ...`.
     Incident {
@@ -132,15 +157,36 @@ pub fn parse(inv: &Invocation) -> Result<Command, UsageError> {
                 "rollback" => Stage::Rollback,
                 _ => Stage::Postmortem,
             };
-            if inv.args.len() > 1 {
+            let takes = if stage.has_actions() { 3 } else { 1 };
+            if inv.args.len() > takes {
                 return Err(bad(format!(
-                    "`/{name}` takes one service name, got {}",
+                    "`/{name}` takes at most {takes} argument(s), got {}",
                     inv.args.len()
                 )));
             }
+            let mut args = inv.args.iter().cloned();
             Ok(Command::RunStage {
                 stage,
-                service: inv.args.first().cloned(),
+                service: args.next(),
+                action: args.next(),
+                value: args.next(),
+            })
+        }
+        "approve" | "deny" => {
+            let Some(request) = inv.args.first() else {
+                return Err(bad(format!(
+                    "`/{name}` needs the request id from the approval prompt"
+                )));
+            };
+            let reason = inv.args[1..].join(" ");
+            Ok(Command::Decide {
+                request: request.clone(),
+                decision: if name == "approve" {
+                    crate::store::Decision::Approve
+                } else {
+                    crate::store::Decision::Deny
+                },
+                reason: (!reason.trim().is_empty()).then_some(reason),
             })
         }
         "incident" => {
@@ -190,16 +236,29 @@ mod tests {
             parse(&inv("/triage model-server")),
             Ok(Command::RunStage {
                 stage: Stage::Triage,
-                service: Some("model-server".into())
+                service: Some("model-server".into()),
+                action: None,
+                value: None,
             })
         );
         assert_eq!(
-            parse(&inv("/rollback")),
+            parse(&inv("/rollback model-server undo 2")),
             Ok(Command::RunStage {
                 stage: Stage::Rollback,
-                service: None
+                service: Some("model-server".into()),
+                action: Some("undo".into()),
+                value: Some("2".into()),
             })
         );
+        assert_eq!(
+            parse(&inv("/approve 7f3a9c1e v2 fills the KV cache")),
+            Ok(Command::Decide {
+                request: "7f3a9c1e".into(),
+                decision: crate::store::Decision::Approve,
+                reason: Some("v2 fills the KV cache".into()),
+            })
+        );
+        assert!(parse(&inv("/deny")).is_err());
         assert_eq!(
             parse(&inv("/help /triage")),
             Ok(Command::Help {

@@ -1,43 +1,131 @@
-//! `/triage`, `/mitigate`, `/rollback`, `/postmortem`: run a runbook stage and render its report.
+//! `/triage`, `/mitigate`, `/rollback`, `/postmortem`: run a runbook stage and render its report;
+//! with an action named, hand over to [`super::action`] to request it.
 
+use serde::Serialize;
+
+use super::action::{self, ActionOffer};
 use crate::bot::Bot;
+use crate::chat::Invocation;
 use crate::render::{Button, ButtonStyle, Reply, TemplateError};
 use crate::runbook::steps::run_stage;
-use crate::runbook::{Runbook, Stage};
+use crate::runbook::{Runbook, Stage, StageReport};
 
-/// Run `stage` of `service`'s runbook.
+/// What a stage template renders: the report, and the actions the stage offers with their
+/// plans (empty for triage and post-mortem).
+#[derive(Debug, Serialize)]
+pub(crate) struct StageView<'a> {
+    #[serde(flatten)]
+    pub report: &'a StageReport,
+    pub actions: &'a [ActionOffer],
+}
+
+/// Run `stage` of `service`'s runbook, or request one of its actions.
 pub async fn handle(
     bot: &Bot,
+    inv: &Invocation,
     stage: Stage,
     service: Option<&str>,
+    action: Option<&str>,
+    value: Option<&str>,
     on_progress: &(dyn Fn(&Reply) + Send + Sync),
 ) -> Result<Reply, TemplateError> {
+    // `/rollback undo` with a single runbook: the first word is the action, not a service.
+    let offers_action = |runbook: &Runbook, id: &str| {
+        runbook
+            .stage(stage)
+            .is_some_and(|s| s.actions.iter().any(|a| a.id() == id))
+    };
+    let (service, action, value) = match (service, bot.runbooks.only()) {
+        (Some(word), Some(only))
+            if bot.runbooks.get(word).is_none() && offers_action(only, word) =>
+        {
+            (Some(only.service.as_str()), Some(word), action)
+        }
+        _ => (service, action, value),
+    };
+    let runbook = match resolve(bot, stage, service) {
+        Ok(runbook) => runbook,
+        Err(reply) => return reply,
+    };
+    if let Some(action) = action {
+        return action::handle(bot, inv, runbook, stage, action, value, on_progress).await;
+    }
+    let buttons = next_steps(runbook, stage);
+    let template = stage.as_str();
+    let progress = |report: &StageReport| {
+        if report.done {
+            return;
+        }
+        let view = StageView {
+            report,
+            actions: &[],
+        };
+        match bot
+            .templates
+            .render(template, &view, report.severity, Vec::new())
+        {
+            Ok(mut reply) => {
+                reply.in_progress = true;
+                on_progress(&reply);
+            }
+            Err(error) => tracing::warn!(%error, "progress snapshot not rendered"),
+        }
+    };
+    let (report, offers) = futures::join!(
+        run_stage(runbook, stage, &bot.cluster, &progress),
+        action::offers(bot, runbook, stage)
+    );
+    tracing::info!(
+        severity = report.severity.as_str(),
+        elapsed_ms = report.elapsed_ms,
+        "stage finished"
+    );
+    let mut buttons = verdict_first(
+        buttons,
+        report.verdict.as_ref().and_then(|v| v.command.as_deref()),
+    );
+    buttons.extend(offers.iter().filter_map(ActionOffer::button));
+    let view = StageView {
+        report: &report,
+        actions: &offers,
+    };
+    bot.templates
+        .render(template, &view, report.severity, buttons)
+}
+
+/// The runbook a stage command names (or the only one), and that it has the stage; otherwise
+/// the reply saying what exists.
+fn resolve<'a>(
+    bot: &'a Bot,
+    stage: Stage,
+    service: Option<&str>,
+) -> Result<&'a Runbook, Result<Reply, TemplateError>> {
     let known = bot.runbooks.services().join(", ");
     let runbook = match service {
         Some(name) => match bot.runbooks.get(name) {
             Some(runbook) => runbook,
             None => {
-                return bot.error_reply(
+                return Err(bot.error_reply(
                     format!("no runbook for service `{name}`"),
                     Some(format!(
                         "Services with runbooks: {known}. Add runbooks/{name}.yaml to cover it."
                     )),
-                );
+                ));
             }
         },
         None => match bot.runbooks.only() {
             Some(runbook) => runbook,
             None => {
-                return bot.error_reply(
+                return Err(bot.error_reply(
                     format!("name a service: `/{stage} <service>`"),
                     Some(format!("Services with runbooks: {known}.")),
-                );
+                ));
             }
         },
     };
     if runbook.stage(stage).is_none() {
         let defined: Vec<&str> = runbook.stages.keys().map(|s| s.as_str()).collect();
-        return bot.error_reply(
+        return Err(bot.error_reply(
             format!(
                 "the runbook of `{}` has no `{stage}` stage",
                 runbook.service
@@ -47,37 +135,9 @@ pub async fn handle(
                 defined.join(", "),
                 runbook.source
             )),
-        );
+        ));
     }
-    let buttons = next_steps(runbook, stage);
-    let template = stage.as_str();
-    let progress = |report: &crate::runbook::StageReport| {
-        if report.done {
-            return;
-        }
-        match bot
-            .templates
-            .render(template, report, report.severity, Vec::new())
-        {
-            Ok(mut reply) => {
-                reply.in_progress = true;
-                on_progress(&reply);
-            }
-            Err(error) => tracing::warn!(%error, "progress snapshot not rendered"),
-        }
-    };
-    let report = run_stage(runbook, stage, &bot.cluster, &progress).await;
-    tracing::info!(
-        severity = report.severity.as_str(),
-        elapsed_ms = report.elapsed_ms,
-        "stage finished"
-    );
-    let buttons = verdict_first(
-        buttons,
-        report.verdict.as_ref().and_then(|v| v.command.as_deref()),
-    );
-    bot.templates
-        .render(template, &report, report.severity, buttons)
+    Ok(runbook)
 }
 
 /// Buttons for the stages that usually follow `stage`, when the runbook defines them.

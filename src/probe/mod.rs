@@ -129,8 +129,14 @@ pub async fn run_suite(
     prompts: &[GoldenPrompt],
     options: &SuiteOptions,
 ) -> Vec<PromptResult> {
-    futures::stream::iter(prompts)
+    // The futures are built up front (they do nothing until polled): a `.map(closure)` kept
+    // inside the stream makes the caller's future fail `Send`'s higher-ranked check
+    // (rust-lang/rust#102211), and chat adapters spawn it.
+    let pending: Vec<_> = prompts
+        .iter()
         .map(|prompt| run_one(target, prompt, options))
+        .collect();
+    futures::stream::iter(pending)
         // `buffered` keeps suite order in the report while bounding requests in flight.
         .buffered(options.concurrency.max(1))
         .collect()

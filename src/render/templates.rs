@@ -18,6 +18,7 @@ pub const REQUIRED: &[&str] = &[
     "postmortem",
     "help",
     "error",
+    "approval",
 ];
 
 /// The shipped templates, for when no template directory is at hand.
@@ -31,6 +32,11 @@ const EMBEDDED: &[(&str, &str)] = &[
     ),
     ("help.hbs", include_str!("../../templates/help.hbs")),
     ("error.hbs", include_str!("../../templates/error.hbs")),
+    ("approval.hbs", include_str!("../../templates/approval.hbs")),
+    (
+        "actions.hbs",
+        include_str!("../../templates/partials/actions.hbs"),
+    ),
     (
         "steps.hbs",
         include_str!("../../templates/partials/steps.hbs"),

@@ -28,6 +28,11 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Whether the stage may offer actions that change the cluster.
+    pub fn has_actions(self) -> bool {
+        matches!(self, Stage::Mitigate | Stage::Rollback)
+    }
+
     /// Every stage, in the order an incident usually goes through them.
     pub const ALL: [Stage; 4] = [
         Stage::Triage,
@@ -197,6 +202,16 @@ impl Runbook {
                 message,
             }
         })?;
+        for (stage, spec) in &runbook.stages {
+            actions::check(stage.as_str(), &spec.actions).map_err(|message| {
+                RunbookError::Parse {
+                    file: origin.to_string(),
+                    line: 0,
+                    column: 0,
+                    message,
+                }
+            })?;
+        }
         runbook.source = origin.to_string();
         Ok(runbook)
     }

@@ -115,6 +115,25 @@ impl ApiError {
         }
     }
 
+    /// A DELETE whose `preconditions` do not match the object (409), worded as the real server.
+    pub(crate) fn precondition_failed(
+        resource: Resource,
+        name: &str,
+        field: &str,
+        want: &str,
+        got: &str,
+    ) -> ApiError {
+        ApiError {
+            code: StatusCode::CONFLICT,
+            reason: "Conflict",
+            message: format!(
+                "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: {field} in precondition: {want}, {field} in object meta: {got}",
+                resource.plural()
+            ),
+            details: json!({"name": name, "kind": resource.plural()}),
+        }
+    }
+
     /// The HTTP status code of the answer.
     pub(crate) fn code(&self) -> StatusCode {
         self.code

@@ -86,7 +86,10 @@ pub(crate) fn dispatch(
             check_put(resource, &name, &current, &new)?;
             commit(store, resource, &ns, &name, &current, new, dry_run, now)?
         }
-        ("DELETE", None) => delete(store, resource, &ns, &name, current, dry_run, now),
+        ("DELETE", None) => {
+            check_preconditions(resource, &name, &current, body)?;
+            delete(store, resource, &ns, &name, current, dry_run, now)
+        }
         ("PATCH" | "PUT", Some(())) => {
             let scale = scale_of(&current);
             let new_scale = if method == Method::PATCH {
@@ -143,6 +146,37 @@ fn apply_patch(
         .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
     let patch = parse_body(body)?;
     patch::apply(kind, target, &patch).map_err(|why| ApiError::invalid(resource, name, &why))
+}
+
+/// DeleteOptions `preconditions` (`uid`, `resourceVersion`) must match the object, so a
+/// client that planned to delete one pod never deletes its same-named replacement.
+fn check_preconditions(
+    resource: Resource,
+    name: &str,
+    current: &Value,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let Ok(options) = serde_json::from_slice::<Value>(body) else {
+        return Ok(());
+    };
+    for (field, pointer) in [("UID", "uid"), ("ResourceVersion", "resourceVersion")] {
+        let Some(want) = options
+            .pointer(&format!("/preconditions/{pointer}"))
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        let got = current
+            .pointer(&format!("/metadata/{pointer}"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if want != got {
+            return Err(ApiError::precondition_failed(
+                resource, name, field, want, got,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// PUT must name the same object and, if it carries a resourceVersion, the current one.

@@ -138,6 +138,12 @@ impl<'de> Deserialize<'de> for Timeout {
     }
 }
 
+impl Serialize for Timeout {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}ms", self.0.as_millis()))
+    }
+}
+
 /// Parse `500ms`, `10s`, `2m`, `1h`, `3d`.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
