@@ -61,6 +61,11 @@ struct Harness {
 
 impl Harness {
     async fn start(mode: &str) -> Harness {
+        Harness::start_with(mode, BTreeMap::new()).await
+    }
+
+    /// With approver groups (chat user ids).
+    async fn start_with(mode: &str, groups: BTreeMap<String, Vec<String>>) -> Harness {
         let sim = sim(demo()).await;
         let fake = FakeDiscord::start().await;
         let public_key = hex(&signing_key().verifying_key().to_bytes());
@@ -74,7 +79,7 @@ impl Harness {
         let settings = DiscordSettings::from_env(&env)
             .expect("settings are valid")
             .expect("Discord is configured");
-        let bot = Arc::new(bot(&sim, &[SHIPPED_RUNBOOK]));
+        let bot = Arc::new(bot(&sim, &[SHIPPED_RUNBOOK]).with_groups(groups));
         let discord = Arc::new(Discord::new(bot, settings).expect("adapter builds"));
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
@@ -932,4 +937,105 @@ fn settings_choose_the_mode_and_refuse_half_setups() {
         ("FIREBREAK_DISCORD_APPLICATION_ID", "my-app"),
     ];
     assert!(error(&bad_id).starts_with("FIREBREAK_DISCORD_APPLICATION_ID: not a Discord id"));
+}
+
+const ALICE: &str = "111000000000000001";
+const BOB: &str = "222000000000000002";
+
+/// The approval flow as Discord shows it: the prompt from a slash command, a refused
+/// self-approval only its clicker sees, and an approval that replaces the prompt.
+#[tokio::test]
+async fn an_approval_replaces_its_prompt_and_a_refusal_is_ephemeral() {
+    let groups = [(
+        "oncall".to_string(),
+        vec![ALICE.to_string(), BOB.to_string()],
+    )]
+    .into_iter()
+    .collect();
+    let h = Harness::start_with("http", groups).await;
+    let request = payloads::command(
+        "880000000000000010",
+        "request-token",
+        "rollback",
+        json!([
+            payloads::string_option("action", "undo"),
+            payloads::string_option("service", "model-server"),
+        ]),
+    );
+    assert_eq!(h.post(&request).await, (200, json!({ "type": 5 })));
+    let approve_of = |calls: &[Call]| {
+        calls
+            .iter()
+            .filter(|c| c.path.starts_with(&followup_path("request-token")))
+            .flat_map(custom_ids)
+            .find(|id| id.starts_with("/approve "))
+    };
+    let calls = h
+        .fake
+        .wait_for("the approval prompt", |calls| approve_of(calls).is_some())
+        .await;
+    let approve = approve_of(&calls).unwrap();
+
+    let own = payloads::click(
+        "880000000000000011",
+        "own-token",
+        &approve,
+        payloads::member(ALICE, "alice", None),
+    );
+    assert_eq!(h.post(&own).await, (200, json!({ "type": 6 })));
+    let calls = h
+        .fake
+        .wait_for("the refusal", |calls| {
+            calls.iter().any(|c| c.path == followup_path("own-token"))
+        })
+        .await;
+    let own_calls: Vec<&Call> = calls
+        .iter()
+        .filter(|c| c.path.starts_with(&followup_path("own-token")))
+        .collect();
+    assert_eq!(own_calls.len(), 1, "{own_calls:#?}");
+    assert_eq!(own_calls[0].method, "POST");
+    assert_eq!(own_calls[0].body["flags"], json!(embeds::EPHEMERAL));
+
+    let bobs = payloads::click(
+        "880000000000000012",
+        "bob-token",
+        &approve,
+        payloads::member(BOB, "bob", None),
+    );
+    assert_eq!(h.post(&bobs).await, (200, json!({ "type": 6 })));
+    let calls = h
+        .fake
+        .wait_for("the prompt replaced by its outcome", |calls| {
+            calls.iter().any(|c| {
+                c.method == "PATCH" && c.path == original("bob-token") && !has_no_embeds(c)
+            })
+        })
+        .await;
+    let outcome = calls
+        .iter()
+        .rfind(|c| c.method == "PATCH" && c.path == original("bob-token"))
+        .unwrap();
+    assert!(
+        !custom_ids(outcome).contains(&approve),
+        "the replaced prompt has no Approve button left: {:#?}",
+        outcome.body
+    );
+    let posted: Vec<&Call> = calls
+        .iter()
+        .filter(|c| c.method == "POST" && c.path == followup_path("bob-token"))
+        .collect();
+    let deleted = calls
+        .iter()
+        .filter(|c| c.method == "DELETE" && c.path.starts_with(&followup_path("bob-token")))
+        .count();
+    assert_eq!(
+        posted.len(),
+        deleted,
+        "a progress followup, if any, is removed once the prompt shows the outcome"
+    );
+}
+
+fn has_no_embeds(call: &Call) -> bool {
+    call.body["embeds"].as_array().is_none_or(|e| e.is_empty())
 }

@@ -65,13 +65,29 @@ const COMMANDS: &[Def] = &[
     },
     Def {
         name: "mitigate",
-        description: "Run the mitigate stage of the service's runbook",
-        options: &[service()],
+        description: "Show the mitigations with their plans; name one to request it",
+        options: &[
+            service(),
+            opt(
+                "action",
+                "The action to request (leave out to see them)",
+                false,
+            ),
+            opt("value", "The action's value, if it takes one", false),
+        ],
     },
     Def {
         name: "rollback",
-        description: "Run the rollback stage of the service's runbook",
-        options: &[service()],
+        description: "Show what a rollback would change; name an action to request it",
+        options: &[
+            service(),
+            opt(
+                "action",
+                "The action to request (leave out to see them)",
+                false,
+            ),
+            opt("value", "The action's value, if it takes one", false),
+        ],
     },
     Def {
         name: "postmortem",
@@ -80,21 +96,27 @@ const COMMANDS: &[Def] = &[
     },
     Def {
         name: "approve",
-        description: "Approve a pending action (approvers only)",
-        options: &[opt(
-            "request",
-            "The request id shown on the approval prompt",
-            true,
-        )],
+        description: "Approve a requested action; it runs once its policy is met",
+        options: &[
+            opt(
+                "request",
+                "The request id shown on the approval prompt",
+                true,
+            ),
+            opt("reason", "Why, for the audit log", false),
+        ],
     },
     Def {
         name: "deny",
-        description: "Deny a pending action (approvers only)",
-        options: &[opt(
-            "request",
-            "The request id shown on the approval prompt",
-            true,
-        )],
+        description: "Deny a requested action (or withdraw your own request)",
+        options: &[
+            opt(
+                "request",
+                "The request id shown on the approval prompt",
+                true,
+            ),
+            opt("reason", "Why, for the audit log", false),
+        ],
     },
     Def {
         name: "help",

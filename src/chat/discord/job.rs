@@ -63,14 +63,9 @@ impl Job {
         &self.invocation
     }
 
-    /// Run it in the background.
-    ///
-    /// [`Bot::handle`]'s future is not `Send` for every lifetime (a rustc limitation with
-    /// the canary step's closures that return futures), so `tokio::spawn` refuses it; a
-    /// blocking-pool thread drives it with `block_on` instead, on the same runtime.
+    /// Run it on its own task.
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
-        let runtime = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || runtime.block_on(self.run()))
+        tokio::spawn(self.run())
     }
 
     /// Run the command and deliver every message; failures go to the log.
