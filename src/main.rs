@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use firebreak::Bot;
 use firebreak::chat::console::Console;
+use firebreak::chat::discord::{Discord, DiscordSettings, Mode as DiscordMode};
 use firebreak::chat::slack::{Slack, SlackSettings};
 use firebreak::cluster::Cluster;
 use firebreak::config::{Config, ProcessEnv};
@@ -302,6 +303,25 @@ async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                     "alerts.slack_channel is set but Slack is not configured (FIREBREAK_SLACK_BOT_TOKEN); alerts are not announced on Slack"
                 );
             }
+            let mut discord_gateway = None;
+            if let Some(settings) = DiscordSettings::from_env(&env)? {
+                let mode = settings.mode;
+                let discord = Arc::new(Discord::new(bot.clone(), settings)?);
+                // Commands registered before stay usable, so a failed overwrite is not fatal.
+                if let Err(error) = discord.register_commands().await {
+                    tracing::error!(error = %error, "Discord commands not registered");
+                }
+                match mode {
+                    DiscordMode::Http => {
+                        routes.push(firebreak::chat::discord::http::routes(discord))
+                    }
+                    DiscordMode::Gateway => {
+                        discord_gateway =
+                            Some(firebreak::chat::discord::gateway::start(discord).await?);
+                    }
+                }
+                platforms.push("discord");
+            }
             if platforms.is_empty() {
                 anyhow::bail!(
                     "no chat platform is configured: set FIREBREAK_SLACK_BOT_TOKEN (Slack) or FIREBREAK_DISCORD_BOT_TOKEN (Discord); README \"Running on Slack\" lists the rest"
@@ -322,6 +342,9 @@ async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             )
             .await
             .context("the HTTP server stopped")?;
+            if let Some(gateway) = discord_gateway {
+                gateway.shutdown().await;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Audit { incident, state } => {

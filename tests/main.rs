@@ -5,6 +5,7 @@ mod approvals;
 mod canary;
 mod cli;
 mod deploy;
+mod discord;
 mod gpu_pipelines;
 mod incidents;
 mod metrics;

@@ -16,6 +16,7 @@
 
 pub mod alertmanager;
 pub mod console;
+pub mod discord;
 pub mod slack;
 
 /// The person behind an invocation.
