@@ -311,6 +311,12 @@ async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                 if let Err(error) = discord.register_commands().await {
                     tracing::error!(error = %error, "Discord commands not registered");
                 }
+                if let Some(channel) = config.alerts.discord_channel.clone() {
+                    destinations.push(firebreak::chat::alertmanager::Destination {
+                        outbox: discord.clone(),
+                        channel,
+                    });
+                }
                 match mode {
                     DiscordMode::Http => {
                         routes.push(firebreak::chat::discord::http::routes(discord))
@@ -321,6 +327,10 @@ async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                     }
                 }
                 platforms.push("discord");
+            } else if config.alerts.discord_channel.is_some() {
+                tracing::warn!(
+                    "alerts.discord_channel is set but Discord is not configured (FIREBREAK_DISCORD_BOT_TOKEN); alerts are not announced on Discord"
+                );
             }
             if platforms.is_empty() {
                 anyhow::bail!(

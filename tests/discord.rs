@@ -2,6 +2,7 @@
 //! the same through a fake gateway, command registration, clicks, rejections, embeds.
 
 mod fake;
+mod incidents;
 mod payloads;
 mod serve;
 

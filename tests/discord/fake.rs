@@ -1,5 +1,7 @@
 //! A fake Discord on loopback: the REST API (recording every call) and a gateway websocket
 //! that says HELLO, takes IDENTIFY, sends READY, ACKs heartbeats and delivers dispatches.
+//! Channel messages, threads and thread members are answered as Discord does; a
+//! `multipart/form-data` body (an attachment) is recorded as its `payload_json` and files.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -26,6 +28,18 @@ pub struct Call {
     pub authorization: Option<String>,
     /// The status the fake answered.
     pub status: u16,
+    /// What the fake answered (a created message or thread carries its new `id`).
+    pub response: Value,
+    /// Files of a multipart body: (form field, filename, content).
+    pub files: Vec<Upload>,
+}
+
+/// One file part of a multipart body.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub field: String,
+    pub filename: String,
+    pub content: String,
 }
 
 #[derive(Default)]
@@ -128,7 +142,21 @@ async fn rest_call(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_string();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let (body, files) = match content_type
+        .strip_prefix("multipart/form-data")
+        .and_then(|rest| rest.split("boundary=").nth(1))
+    {
+        Some(boundary) => multipart(&body, boundary.trim_matches('"')),
+        None => (
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+            Vec::new(),
+        ),
+    };
     let limited = shared
         .rate_limit_next
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -150,6 +178,8 @@ async fn rest_call(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
         status: status.as_u16(),
+        response: answer.clone(),
+        files,
     });
     if answer.is_null() {
         return status.into_response();
@@ -186,12 +216,89 @@ fn answer(shared: &Shared, method: &Method, path: &str, body: &Value) -> (Status
             let id = p.rsplit('/').next().unwrap_or_default().to_string();
             (StatusCode::OK, message(id))
         }
+        ("POST", p) if p.starts_with("/api/v10/channels/") && p.ends_with("/messages") => {
+            let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
+            let mut created = message(id.to_string());
+            created["channel_id"] = json!(channel_of(p));
+            (StatusCode::OK, created)
+        }
+        ("PATCH", p) if p.starts_with("/api/v10/channels/") && p.contains("/messages/") => {
+            let id = p.rsplit('/').next().unwrap_or_default().to_string();
+            let mut edited = message(id);
+            edited["channel_id"] = json!(channel_of(p));
+            (StatusCode::OK, edited)
+        }
+        ("POST", p) if p.starts_with("/api/v10/channels/") && p.ends_with("/threads") => {
+            let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
+            (
+                StatusCode::CREATED,
+                json!({
+                    "id": id.to_string(),
+                    "type": body["type"],
+                    "name": body["name"],
+                    "parent_id": channel_of(p),
+                    "thread_metadata": { "archived": false, "auto_archive_duration": body["auto_archive_duration"], "locked": false }
+                }),
+            )
+        }
+        ("PUT", p) if p.starts_with("/api/v10/channels/") && p.contains("/thread-members/") => {
+            (StatusCode::NO_CONTENT, Value::Null)
+        }
         ("DELETE", _) => (StatusCode::NO_CONTENT, Value::Null),
         _ => (
             StatusCode::NOT_FOUND,
             json!({ "message": "404: Not Found", "code": 0 }),
         ),
     }
+}
+
+/// `/api/v10/channels/{id}/...` → `id`.
+fn channel_of(path: &str) -> String {
+    path.trim_start_matches("/api/v10/channels/")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Enough of RFC 7578 for the bot's attachments: `payload_json` becomes the body, every part
+/// with a filename a recorded file.
+fn multipart(body: &[u8], boundary: &str) -> (Value, Vec<Upload>) {
+    let text = String::from_utf8_lossy(body);
+    let delimiter = format!("--{boundary}");
+    let mut payload = Value::Null;
+    let mut files = Vec::new();
+    for part in text.split(delimiter.as_str()) {
+        let part = part.strip_prefix("\r\n").unwrap_or(part);
+        let Some((head, content)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let content = content.strip_suffix("\r\n").unwrap_or(content);
+        let disposition = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition"))
+            .unwrap_or_default();
+        let param = |name: &str| {
+            disposition
+                .split(';')
+                .map(str::trim)
+                .find_map(|p| p.strip_prefix(&format!("{name}=")))
+                .map(|v| v.trim_matches('"').to_string())
+        };
+        let field = param("name").unwrap_or_default();
+        match param("filename") {
+            Some(filename) => files.push(Upload {
+                field,
+                filename,
+                content: content.to_string(),
+            }),
+            None if field == "payload_json" => {
+                payload = serde_json::from_str(content).unwrap_or(Value::Null)
+            }
+            None => {}
+        }
+    }
+    (payload, files)
 }
 
 async fn gateway_session(

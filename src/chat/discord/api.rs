@@ -1,5 +1,6 @@
 //! Discord's REST API, the few calls Firebreak makes: interaction callbacks, webhook edits and
-//! followups, and the bulk overwrite of commands.
+//! followups (one with a file attached), the bulk overwrite of commands, and with the bot
+//! token: channel messages, incident threads and their members.
 //!
 //! These go through reqwest rather than serenity's `Http`: serenity's rate limiter ignores a
 //! custom API URL, and with it off serenity surfaces a 429 without its `retry_after`. Here a
@@ -56,6 +57,48 @@ pub enum ApiError {
         /// Which call.
         call: &'static str,
     },
+    /// A channel, message or user id that is not a snowflake (it goes into the URL path).
+    #[error("Discord API call `{call}` not made: `{id}` is not a Discord id")]
+    InvalidId {
+        /// Which call.
+        call: &'static str,
+        /// The offending id, cut short.
+        id: String,
+    },
+    /// An attachment's multipart body could not be built.
+    #[error("Discord API call `{call}`: cannot build the attachment: {source}")]
+    Attachment {
+        /// Which call.
+        call: &'static str,
+        /// Why.
+        source: reqwest::Error,
+    },
+}
+
+/// A file sent with a message (Discord's "Uploading Files": `payload_json` plus `files[0]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Upload<'a> {
+    /// The file name shown in the channel.
+    pub filename: &'a str,
+    /// Its bytes.
+    pub content: &'a [u8],
+}
+
+/// What a request carries.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    None,
+    Json(&'a Value),
+    /// `payload_json` (with its `attachments` entry) and the file as `files[0]`.
+    Multipart(&'a Value, Upload<'a>),
+}
+
+/// Whether a call goes with the bot token (`Authorization: Bot ...`); interaction webhooks and
+/// callbacks are authorized by their token in the path instead.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    Bot,
+    Webhook,
 }
 
 /// The REST client. Cheap to clone.
@@ -103,8 +146,8 @@ impl Api {
             "interaction callback",
             Method::POST,
             &path,
-            Some(body),
-            false,
+            Body::Json(body),
+            Auth::Webhook,
         )
         .await
         .map(drop)
@@ -123,8 +166,8 @@ impl Api {
             "edit original message",
             Method::PATCH,
             &path,
-            Some(body),
-            false,
+            Body::Json(body),
+            Auth::Webhook,
         )
         .await
         .map(drop)
@@ -140,8 +183,8 @@ impl Api {
             "delete original message",
             Method::DELETE,
             &path,
-            None,
-            false,
+            Body::None,
+            Auth::Webhook,
         )
         .await
         .map(drop)
@@ -155,16 +198,11 @@ impl Api {
                 "post followup message",
                 Method::POST,
                 &path,
-                Some(body),
-                false,
+                Body::Json(body),
+                Auth::Webhook,
             )
             .await?;
-        Ok(answer
-            .as_ref()
-            .and_then(|v| v.get("id"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string())
+        Ok(message_id(answer.as_ref()))
     }
 
     /// Edit a followup message.
@@ -174,8 +212,8 @@ impl Api {
             "edit followup message",
             Method::PATCH,
             &path,
-            Some(body),
-            false,
+            Body::Json(body),
+            Auth::Webhook,
         )
         .await
         .map(drop)
@@ -188,8 +226,8 @@ impl Api {
             "delete followup message",
             Method::DELETE,
             &path,
-            None,
-            false,
+            Body::None,
+            Auth::Webhook,
         )
         .await
         .map(drop)
@@ -208,7 +246,101 @@ impl Api {
             ),
             None => format!("/applications/{}/commands", self.application_id),
         };
-        self.send("register commands", Method::PUT, &path, Some(body), true)
+        self.send(
+            "register commands",
+            Method::PUT,
+            &path,
+            Body::Json(body),
+            Auth::Bot,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Post a followup message with a file attached; returns its id.
+    pub async fn followup_with_file(
+        &self,
+        token: &str,
+        body: &Value,
+        file: Upload<'_>,
+    ) -> Result<String, ApiError> {
+        let path = format!("/webhooks/{}/{token}", self.application_id);
+        let payload = with_attachment(body, file.filename);
+        let answer = self
+            .send(
+                "post followup message with a file",
+                Method::POST,
+                &path,
+                Body::Multipart(&payload, file),
+                Auth::Webhook,
+            )
+            .await?;
+        Ok(message_id(answer.as_ref()))
+    }
+
+    /// Post a message in a channel or thread (bot token); returns its id.
+    pub async fn create_message(&self, channel: &str, body: &Value) -> Result<String, ApiError> {
+        const CALL: &str = "create message";
+        let path = format!("/channels/{}/messages", snowflake(CALL, channel)?);
+        let answer = self
+            .send(CALL, Method::POST, &path, Body::Json(body), Auth::Bot)
+            .await?;
+        Ok(message_id(answer.as_ref()))
+    }
+
+    /// Edit a message the bot posted in a channel or thread (bot token).
+    pub async fn edit_message(
+        &self,
+        channel: &str,
+        message: &str,
+        body: &Value,
+    ) -> Result<(), ApiError> {
+        const CALL: &str = "edit message";
+        let path = format!(
+            "/channels/{}/messages/{}",
+            snowflake(CALL, channel)?,
+            snowflake(CALL, message)?
+        );
+        self.send(CALL, Method::PATCH, &path, Body::Json(body), Auth::Bot)
+            .await
+            .map(drop)
+    }
+
+    /// Start a public thread without a starting message in `channel`; returns the thread's id.
+    /// `name` is cut to Discord's 100 characters.
+    pub async fn start_thread(&self, channel: &str, name: &str) -> Result<String, ApiError> {
+        const CALL: &str = "start thread";
+        let path = format!("/channels/{}/threads", snowflake(CALL, channel)?);
+        let name: String = name.chars().take(MAX_THREAD_NAME).collect();
+        let body = serde_json::json!({
+            "name": name,
+            "type": PUBLIC_THREAD,
+            "auto_archive_duration": AUTO_ARCHIVE_MINUTES,
+        });
+        let answer = self
+            .send(CALL, Method::POST, &path, Body::Json(&body), Auth::Bot)
+            .await?;
+        let id = message_id(answer.as_ref());
+        if id.is_empty() {
+            return Err(ApiError::Status {
+                call: CALL,
+                status: StatusCode::OK,
+                body: "the answer carries no thread id".to_string(),
+                hint: "",
+            });
+        }
+        Ok(id)
+    }
+
+    /// Add a member to a thread (bot token).
+    pub async fn add_thread_member(&self, thread: &str, user: &str) -> Result<(), ApiError> {
+        const CALL: &str = "add thread member";
+        let path = format!(
+            "/channels/{}/thread-members/{}",
+            snowflake(CALL, thread)?,
+            snowflake(CALL, user)?
+        );
+        self.send(CALL, Method::PUT, &path, Body::None, Auth::Bot)
             .await
             .map(drop)
     }
@@ -218,8 +350,8 @@ impl Api {
         call: &'static str,
         method: Method,
         path: &str,
-        body: Option<&Value>,
-        authorized: bool,
+        body: Body<'_>,
+        auth: Auth,
     ) -> Result<Option<Value>, ApiError> {
         let url = format!("{}/api/v10{path}", self.origin);
         let mut not_found_retries = if method == Method::PATCH && path.ends_with("/@original") {
@@ -229,12 +361,15 @@ impl Api {
         };
         for attempt in 0..=MAX_RETRIES {
             let mut request = self.client.request(method.clone(), &url);
-            if authorized {
+            if auth == Auth::Bot {
                 request = request.header("Authorization", format!("Bot {}", self.token.expose()));
             }
-            if let Some(body) = body {
-                request = request.json(body);
-            }
+            request = match body {
+                Body::None => request,
+                Body::Json(body) => request.json(body),
+                // A multipart form is consumed by sending: built again for each attempt.
+                Body::Multipart(payload, file) => request.multipart(form(call, payload, file)?),
+            };
             let response = match request.send().await {
                 Ok(response) => response,
                 Err(source) => {
@@ -278,7 +413,7 @@ impl Api {
                     call,
                     status,
                     body: crate::chat::discord::embeds::truncate(&text, 500),
-                    hint: hint(status),
+                    hint: hint(status, path),
                 });
             }
             if text.trim().is_empty() {
@@ -290,6 +425,74 @@ impl Api {
     }
 }
 
+/// Discord's longest thread name.
+pub const MAX_THREAD_NAME: usize = 100;
+/// Channel type of a public thread.
+const PUBLIC_THREAD: u8 = 11;
+/// Threads archive after a day without messages.
+const AUTO_ARCHIVE_MINUTES: u32 = 1440;
+
+/// `id` if it is a snowflake, so nothing else reaches a URL path.
+fn snowflake<'a>(call: &'static str, id: &'a str) -> Result<&'a str, ApiError> {
+    if !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(id)
+    } else {
+        Err(ApiError::InvalidId {
+            call,
+            id: id.chars().take(32).collect(),
+        })
+    }
+}
+
+fn message_id(answer: Option<&Value>) -> String {
+    answer
+        .and_then(|v| v.get("id"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The message body with its one attachment described, as `payload_json` carries it.
+fn with_attachment(body: &Value, filename: &str) -> Value {
+    let mut payload = body.clone();
+    if let Some(object) = payload.as_object_mut() {
+        object.insert(
+            "attachments".to_string(),
+            serde_json::json!([{ "id": 0, "filename": filename }]),
+        );
+    }
+    payload
+}
+
+fn form(
+    call: &'static str,
+    payload: &Value,
+    file: Upload<'_>,
+) -> Result<reqwest::multipart::Form, ApiError> {
+    let part = reqwest::multipart::Part::bytes(file.content.to_vec())
+        .file_name(file.filename.to_string())
+        .mime_str(mime(file.filename))
+        .map_err(|source| ApiError::Attachment { call, source })?;
+    let json = reqwest::multipart::Part::text(payload.to_string())
+        .mime_str("application/json")
+        .map_err(|source| ApiError::Attachment { call, source })?;
+    Ok(reqwest::multipart::Form::new()
+        .part("payload_json", json)
+        .part("files[0]", part))
+}
+
+fn mime(filename: &str) -> &'static str {
+    if filename.ends_with(".md") {
+        "text/markdown; charset=utf-8"
+    } else if filename.ends_with(".txt") || filename.ends_with(".log") {
+        "text/plain; charset=utf-8"
+    } else if filename.ends_with(".json") {
+        "application/json"
+    } else {
+        "application/octet-stream"
+    }
+}
+
 fn retry_wait(seconds: Option<f64>) -> Duration {
     let seconds = seconds
         .filter(|s| s.is_finite() && *s >= 0.0)
@@ -297,7 +500,21 @@ fn retry_wait(seconds: Option<f64>) -> Duration {
     Duration::from_secs_f64(seconds).min(MAX_WAIT)
 }
 
-fn hint(status: StatusCode) -> &'static str {
+fn hint(status: StatusCode, path: &str) -> &'static str {
+    if path.starts_with("/channels/") {
+        return match status {
+            StatusCode::UNAUTHORIZED => {
+                "; check FIREBREAK_DISCORD_BOT_TOKEN (Developer Portal → Bot → Reset Token)"
+            }
+            StatusCode::FORBIDDEN => {
+                "; the bot lacks a permission in that channel: Send Messages, Send Messages in Threads, Create Public Threads, Attach Files (README \"Running on Discord\")"
+            }
+            StatusCode::NOT_FOUND => {
+                "; the channel, thread or message is gone, or the bot cannot see it"
+            }
+            _ => "",
+        };
+    }
     match status {
         StatusCode::UNAUTHORIZED => {
             "; check FIREBREAK_DISCORD_BOT_TOKEN (Developer Portal → Bot → Reset Token)"

@@ -149,8 +149,8 @@ const INCIDENT: &[Def] = &[
     },
     Def {
         name: "status",
-        description: "Where the current incident stands",
-        options: &[],
+        description: "Set where the incident stands (the summary shows it)",
+        options: &[opt("text", "The status line", true)],
     },
     Def {
         name: "severity",

@@ -9,6 +9,8 @@
 //! | `Ephemeral`     | the deferred message is deleted, an ephemeral followup takes its place | an ephemeral followup |
 //!
 //! A deferred response cannot become ephemeral afterwards, hence the delete-and-followup.
+//! Once the reply is delivered, its effects run (`effects.rs`: an incident thread, the
+//! summary kept current, a file attached as a followup).
 //! Progress snapshots arrive on a sync callback; they go into a `watch` channel and one task
 //! edits the message with the newest, so a burst of fast steps costs one edit, not one each.
 
@@ -18,6 +20,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::api::{Api, ApiError};
+use super::effects;
 use super::embeds::{self, EPHEMERAL, Message};
 use crate::bot::Bot;
 use crate::chat::{Invocation, ParseError};
@@ -120,6 +123,10 @@ impl Job {
             "the reply",
             deliver(&api, &token, origin, &reply, progress_message.as_deref()).await,
         );
+        // Then what the reply asks besides showing itself (a thread, the summary, a file).
+        if !reply.effects.is_empty() {
+            effects::apply(&bot, &api, &token, &invocation.channel.id, &reply.effects).await;
+        }
     }
 }
 

@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod commands;
+mod effects;
 pub mod embeds;
 pub mod gateway;
 pub mod http;
