@@ -6,6 +6,9 @@
 //! slow part, a [`Job`] that runs the command through [`Bot::handle`] and edits or posts
 //! messages through the interaction webhook as steps finish. Over HTTP the immediate answer is
 //! the response body; over the gateway it is POSTed to the interaction callback endpoint.
+//! Once a reply is delivered, its effects follow (`effects.rs`: a thread per declared
+//! incident, the incident summary kept in one message, the post-mortem as an attachment);
+//! [`Discord`] is also the [`crate::chat::Outbox`] alert-opened incidents are announced with.
 //!
 //! Settings (each secret also as `NAME_FILE`):
 //! - `FIREBREAK_DISCORD_BOT_TOKEN` (secret) and `FIREBREAK_DISCORD_APPLICATION_ID`: required.
