@@ -313,7 +313,7 @@ async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                 }
                 if let Some(channel) = config.alerts.discord_channel.clone() {
                     destinations.push(firebreak::chat::alertmanager::Destination {
-                        outbox: discord.clone(),
+                        outbox: Arc::new(discord.api().clone()),
                         channel,
                     });
                 }

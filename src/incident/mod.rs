@@ -9,7 +9,7 @@ pub mod postmortem;
 use serde::Serialize;
 
 use crate::bot::Bot;
-use crate::chat::{Invocation, Platform, UserRef};
+use crate::chat::{Invocation, Outbox, Platform, UserRef};
 use crate::render::{Effect, Reply, Severity, TemplateError};
 use crate::store::{Actor, Incident, TimelineEntry};
 
@@ -121,6 +121,34 @@ impl Bot {
             .await
         {
             tracing::error!(%error, incident, role, "message reference not stored");
+        }
+    }
+
+    /// Keep an incident's summary current on `outbox`'s platform: update the remembered
+    /// summary message in place; when there is none, or it cannot be updated (deleted, its
+    /// channel archived), post `summary` in `channel` and remember that one.
+    pub async fn keep_summary(
+        &self,
+        outbox: &dyn Outbox,
+        incident: &str,
+        channel: &str,
+        summary: &Reply,
+    ) {
+        let platform = outbox.platform().as_str();
+        if let Some((posted_in, message)) = self.message(incident, platform, "summary").await {
+            match outbox.update(&posted_in, &message, summary).await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::warn!(%error, incident, "updating the incident summary failed; posting it again")
+                }
+            }
+        }
+        match outbox.post(channel, summary).await {
+            Ok(message) => {
+                self.remember_message(incident, platform, "summary", channel, &message)
+                    .await
+            }
+            Err(error) => tracing::warn!(%error, incident, "posting the incident summary failed"),
         }
     }
 

@@ -64,7 +64,7 @@ impl Story {
         let settings = DiscordSettings::from_env(&env).unwrap().unwrap();
         let discord = Arc::new(Discord::new(Arc::clone(&bot), settings).unwrap());
         let destinations = vec![Destination {
-            outbox: discord.clone(),
+            outbox: Arc::new(discord.api().clone()),
             channel: CHANNEL_ID.to_string(),
         }];
         let routes = vec![

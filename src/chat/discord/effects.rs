@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::Discord;
 use super::api::{Api, ApiError, Upload};
 use super::embeds::{self, Message};
 use crate::bot::Bot;
@@ -44,7 +43,7 @@ pub(super) async fn apply(bot: &Bot, api: &Api, token: &str, channel: &str, effe
                 let target = opened
                     .get(incident.as_str())
                     .map_or(channel, |thread| thread.as_str());
-                keep_summary(bot, api, incident, target, summary).await;
+                bot.keep_summary(api, incident, target, summary).await;
             }
             Effect::Attach { filename, content } => {
                 let body = json(&embeds::text_message(&format!("📎 {filename}")));
@@ -86,29 +85,6 @@ async fn open_thread(
     Some(thread)
 }
 
-/// Edit the incident's summary message, or post it in `channel` and remember it.
-async fn keep_summary(bot: &Bot, api: &Api, incident: &str, channel: &str, summary: &Reply) {
-    let body = json(&first_message(summary));
-    if let Some((posted_in, message)) = bot.message(incident, PLATFORM, "summary").await {
-        match api.edit_message(&posted_in, &message, &body).await {
-            Ok(()) => return,
-            // Deleted, or its thread gone: post a fresh one.
-            Err(error) => {
-                tracing::warn!(%error, incident, "Discord: updating the incident summary failed; posting it again")
-            }
-        }
-    }
-    match api.create_message(channel, &body).await {
-        Ok(message) => {
-            bot.remember_message(incident, PLATFORM, "summary", channel, &message)
-                .await
-        }
-        Err(error) => {
-            tracing::warn!(%error, incident, "Discord: posting the incident summary failed")
-        }
-    }
-}
-
 /// The first message of a reply's rendering (the whole reply when it fits one, as a summary
 /// does).
 fn first_message(reply: &Reply) -> Message {
@@ -126,7 +102,7 @@ fn outbox_error(error: ApiError) -> OutboxError {
     }
 }
 
-impl Outbox for Discord {
+impl Outbox for Api {
     fn platform(&self) -> Platform {
         Platform::Discord
     }
@@ -142,12 +118,11 @@ impl Outbox for Discord {
             let mut messages = embeds::render(reply).into_iter();
             let first = messages.next().unwrap_or_default();
             let id = self
-                .api()
                 .create_message(channel, &json(&first))
                 .await
                 .map_err(outbox_error)?;
             for rest in messages {
-                if let Err(error) = self.api().create_message(channel, &json(&rest)).await {
+                if let Err(error) = self.create_message(channel, &json(&rest)).await {
                     tracing::warn!(%error, "Discord: the rest of a long message not posted");
                     break;
                 }
@@ -163,8 +138,7 @@ impl Outbox for Discord {
         reply: &'a Reply,
     ) -> BoxFuture<'a, Result<(), OutboxError>> {
         Box::pin(async move {
-            self.api()
-                .edit_message(channel, message, &json(&first_message(reply)))
+            self.edit_message(channel, message, &json(&first_message(reply)))
                 .await
                 .map_err(outbox_error)
         })

@@ -43,7 +43,9 @@ impl Slack {
                     let target = opened
                         .get(incident.as_str())
                         .map_or(channel, |c| c.as_str());
-                    self.keep_summary(incident, target, summary).await;
+                    self.bot()
+                        .keep_summary(self, incident, target, summary)
+                        .await;
                 }
                 Effect::Attach { filename, content } => {
                     if let Err(error) = self.api().upload(channel, filename, content).await {
@@ -133,34 +135,6 @@ impl Slack {
         };
         if self.bot().pin(Platform::Slack, channel, user, &text).await {
             tracing::info!("message pinned to the incident timeline");
-        }
-    }
-
-    /// Update the incident's summary message, or post it in `channel` and remember it.
-    async fn keep_summary(&self, incident: &str, channel: &str, summary: &Reply) {
-        let content = blocks::message(summary);
-        if let Some((posted_in, ts)) = self.bot().message(incident, PLATFORM, "summary").await {
-            match self
-                .api()
-                .update(&posted_in, &SlackTs(ts), content.clone())
-                .await
-            {
-                Ok(()) => return,
-                // Deleted, or its channel archived: post a fresh one.
-                Err(error) => {
-                    tracing::warn!(%error, incident, "Slack: updating the incident summary failed; posting it again")
-                }
-            }
-        }
-        match self.api().post_message(channel, content).await {
-            Ok(ts) => {
-                self.bot()
-                    .remember_message(incident, PLATFORM, "summary", channel, &ts.0)
-                    .await
-            }
-            Err(error) => {
-                tracing::warn!(%error, incident, "Slack: posting the incident summary failed")
-            }
         }
     }
 }
