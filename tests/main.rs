@@ -11,6 +11,7 @@ mod incidents;
 mod metrics;
 mod prometheus;
 mod runbook;
+mod security;
 mod sim;
 mod sim_scenarios;
 mod sim_workload;

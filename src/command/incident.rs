@@ -3,10 +3,10 @@
 
 use crate::bot::Bot;
 use crate::chat::Invocation;
-use crate::incident::{SEVERITIES, channel_name, parse_severity};
+use crate::incident::{SEVERITIES, authority, channel_name, parse_severity};
 use crate::render::{Effect, Reply, TemplateError};
 use crate::runbook::steps::aligned_table;
-use crate::store::{Actor, Declaration, Incident};
+use crate::store::{Actor, AuditKind, Declaration, Incident, Record};
 
 /// Answer `/incident <sub> <args>`; `current` is the incident the channel is bound to.
 pub async fn handle(
@@ -20,10 +20,17 @@ pub async fn handle(
         "declare" => declare(bot, inv, args).await,
         "list" => list(bot).await,
         _ => {
-            // Outside an incident's channel, the incident can be named first: `INC-7`.
-            let (incident, args) = match args.first() {
+            // Outside an incident's channel, the incident can be named first: `INC-7`. A
+            // first word `--` says "no incident named here", so text that starts with an id
+            // (`/incident resolve -- INC-3 was a duplicate`) stays text: Discord's options
+            // arrive by name and are written out this way.
+            let (explicit_none, args) = match args.split_first() {
+                Some((first, rest)) if first == "--" => (true, rest),
+                _ => (false, args),
+            };
+            let (incident, args) = match args.first().filter(|_| !explicit_none) {
                 Some(word) if is_incident_id(word) => match bot.store.incident(word).await {
-                    Ok(Some(incident)) => (incident, &args[1..]),
+                    Ok(Some(incident)) => (incident, args.get(1..).unwrap_or_default()),
                     Ok(None) => {
                         return bot.error_reply(
                             format!("there is no incident `{word}`"),
@@ -49,10 +56,17 @@ pub async fn handle(
     }
 }
 
-fn is_incident_id(word: &str) -> bool {
-    word.len() > 4
-        && word[..4].eq_ignore_ascii_case("inc-")
-        && word[4..].chars().all(|c| c.is_ascii_digit())
+/// `INC-7`, any case. Outside text: `get` rather than slicing, since a word like `Noté` or
+/// `数据库` has no character boundary at byte 4.
+pub(crate) fn is_incident_id(word: &str) -> bool {
+    match (word.get(..4), word.get(4..)) {
+        (Some(prefix), Some(number)) => {
+            prefix.eq_ignore_ascii_case("inc-")
+                && !number.is_empty()
+                && number.bytes().all(|b| b.is_ascii_digit())
+        }
+        _ => false,
+    }
 }
 
 async fn declare(bot: &Bot, inv: &Invocation, args: &[String]) -> Result<Reply, TemplateError> {
@@ -71,7 +85,7 @@ async fn declare(bot: &Bot, inv: &Invocation, args: &[String]) -> Result<Reply, 
             usage(),
         );
     };
-    let title = args[1..].join(" ");
+    let title = args.get(1..).unwrap_or_default().join(" ");
     if title.trim().is_empty() {
         return bot.error_reply("`/incident declare` needs a title".into(), usage());
     }
@@ -162,6 +176,11 @@ async fn change(
             Some(format!("e.g. `/incident {sub} {}`", example(sub))),
         )
     };
+    if !authority::OPEN_TO_ALL.contains(&sub)
+        && !authority::may_change(&incident, &bot.groups, &inv.user.id)
+    {
+        return refuse(bot, inv, sub, &incident).await;
+    }
     if !incident.open && sub != "note" {
         return bot.error_reply(
             format!("{} is already resolved", incident.id),
@@ -203,7 +222,7 @@ async fn change(
             let (Some(role), Some(_)) = (args.first(), args.get(1)) else {
                 return needs_text("a role and a person");
             };
-            let (role, holder) = (role.to_lowercase(), args[1..].join(" "));
+            let (role, holder) = (role.to_lowercase(), args.get(1..).unwrap_or_default().join(" "));
             bot.store
                 .update_incident(&incident.id, &actor, "role", move |i| {
                     i.data.roles.insert(role.clone(), holder.clone());
@@ -266,6 +285,44 @@ async fn change(
         reply.effects.push(summary);
     }
     Ok(reply)
+}
+
+/// A change by someone who does not run the incident: audited like a refused approval,
+/// and explained with who can do it instead.
+async fn refuse(
+    bot: &Bot,
+    inv: &Invocation,
+    sub: &str,
+    incident: &Incident,
+) -> Result<Reply, TemplateError> {
+    tracing::info!(incident = %incident.id, sub, "incident change refused: not commander, responder or incident manager");
+    bot.audit_quietly(Record {
+        kind: AuditKind::Refused,
+        actor: &Actor::of(inv),
+        incident: Some(&incident.id),
+        request: None,
+        detail: format!(
+            "/incident {sub} refused: {} is not {}'s commander, a responder, or in group {}",
+            inv.user.id,
+            incident.id,
+            authority::INCIDENT_MANAGERS
+        ),
+    })
+    .await;
+    let commander = incident
+        .data
+        .roles
+        .get("commander")
+        .cloned()
+        .unwrap_or_else(|| incident.data.commander_id.clone());
+    bot.error_reply(
+        format!(
+            "only {}'s commander ({commander}), its responders or the `{}` group can `/incident {sub}`",
+            incident.id,
+            authority::INCIDENT_MANAGERS
+        ),
+        Some("Ask the commander to assign you a role (`/incident role ops @you`); anyone can still `/incident note`.".into()),
+    )
 }
 
 fn example(sub: &str) -> &'static str {

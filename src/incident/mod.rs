@@ -4,6 +4,7 @@
 //! the store keeps them, the adapters only show them.
 
 pub mod alerts;
+pub mod authority;
 pub mod postmortem;
 
 use serde::Serialize;

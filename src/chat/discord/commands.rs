@@ -16,6 +16,9 @@ struct Opt {
     /// Complete with the services that have runbooks.
     services: bool,
     choices: &'static [&'static str],
+    /// A Discord user picker (option type 6) rather than text: the value is the user's id,
+    /// written as a mention so the incident's roles name people by id.
+    user: bool,
 }
 
 const fn opt(name: &'static str, description: &'static str, required: bool) -> Opt {
@@ -25,7 +28,13 @@ const fn opt(name: &'static str, description: &'static str, required: bool) -> O
         required,
         services: false,
         choices: &[],
+        user: false,
     }
+}
+
+/// The incident a subcommand acts on, by name; the channel's incident when left out.
+const fn incident() -> Opt {
+    opt("incident", "The incident, e.g. INC-7 (default: this channel's)", false)
 }
 
 const fn service() -> Opt {
@@ -150,30 +159,34 @@ const INCIDENT: &[Def] = &[
     Def {
         name: "status",
         description: "Set where the incident stands (the summary shows it)",
-        options: &[opt("text", "The status line", true)],
+        options: &[opt("text", "The status line", true), incident()],
     },
     Def {
         name: "severity",
         description: "Change the incident's severity",
-        options: &[choice("severity", "The new severity", SEVERITIES)],
+        options: &[choice("severity", "The new severity", SEVERITIES), incident()],
     },
     Def {
         name: "role",
         description: "Assign an incident role",
         options: &[
             choice("role", "The role", &["commander", "comms", "ops", "scribe"]),
-            opt("person", "Who takes it", true),
+            Opt {
+                user: true,
+                ..opt("person", "Who takes it", true)
+            },
+            incident(),
         ],
     },
     Def {
         name: "note",
         description: "Add a note to the incident timeline",
-        options: &[opt("text", "The note", true)],
+        options: &[opt("text", "The note", true), incident()],
     },
     Def {
         name: "resolve",
         description: "Resolve the incident",
-        options: &[opt("summary", "How it was resolved", false)],
+        options: &[opt("summary", "How it was resolved", false), incident()],
     },
     Def {
         name: "list",
@@ -184,7 +197,7 @@ const INCIDENT: &[Def] = &[
 
 fn option_json(option: &Opt) -> Value {
     let mut value = json!({
-        "type": 3,
+        "type": if option.user { 6 } else { 3 },
         "name": option.name,
         "description": option.description,
         "required": option.required,
@@ -261,17 +274,23 @@ pub fn to_text(data: &CommandData) -> String {
             .map_or(&[], |d| d.options);
         options = inner;
     }
-    // Declared order first: Discord sends options in the order they were filled in.
-    let mut ordered: Vec<&CommandDataOption> = declared
-        .iter()
-        .filter_map(|d| options.iter().find(|o| o.name == d.name))
-        .collect();
-    ordered.extend(
-        options
+    // An incident subcommand's first word is the incident slot: the `incident` option, or
+    // `--` ("this channel's"), so a summary or note that starts with `INC-1` stays text.
+    // Options are taken by name, never by position.
+    if declared.iter().any(|d| d.name == "incident") {
+        let named = options
             .iter()
-            .filter(|o| !declared.iter().any(|d| d.name == o.name)),
-    );
-    for option in ordered {
+            .find(|o| o.name == "incident")
+            .and_then(|o| value_text(&o.value))
+            .filter(|v| !v.trim().is_empty());
+        words.push(named.map_or_else(|| "--".to_string(), |v| quote(&v)));
+    }
+    // Declared order: Discord sends options in the order they were filled in. Options
+    // Firebreak did not declare are dropped rather than guessed at.
+    for def in declared.iter().filter(|d| d.name != "incident") {
+        let Some(option) = options.iter().find(|o| o.name == def.name) else {
+            continue;
+        };
         if let Some(value) = value_text(&option.value) {
             words.push(quote(&value));
         }
@@ -286,7 +305,7 @@ fn value_text(value: &CommandDataOptionValue) -> Option<String> {
         CommandDataOptionValue::Integer(i) => i.to_string(),
         CommandDataOptionValue::Number(n) => n.to_string(),
         CommandDataOptionValue::Boolean(b) => b.to_string(),
-        CommandDataOptionValue::User(id) => id.to_string(),
+        CommandDataOptionValue::User(id) => format!("<@{id}>"),
         CommandDataOptionValue::Channel(id) => id.to_string(),
         CommandDataOptionValue::Role(id) => id.to_string(),
         _ => return None,

@@ -62,6 +62,26 @@ pub struct Message {
     /// Message flags ([`EPHEMERAL`]).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub flags: Option<u64>,
+    /// Who the message may ping. Always sent, and empty by default: text Firebreak echoes
+    /// (a service name, a note, a title) must not turn `@everyone` or `<@&role>` into a page.
+    #[serde(default)]
+    pub allowed_mentions: AllowedMentions,
+}
+
+/// Discord's `allowed_mentions`: no mention kind is parsed from the text; only the user ids
+/// listed here, where Firebreak means to ping someone, would be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AllowedMentions {
+    /// Mention kinds parsed from the content (`users`, `roles`, `everyone`): always empty.
+    pub parse: Vec<String>,
+    /// User ids that may be pinged.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub users: Vec<String>,
+}
+
+/// The `allowed_mentions` value for a message that pings nobody.
+pub fn no_mentions() -> serde_json::Value {
+    serde_json::json!({ "parse": [] })
 }
 
 /// One embed.

@@ -305,7 +305,11 @@ impl Discord {
                 Dispatch {
                     response: serde_json::json!({
                         "type": 4,
-                        "data": { "content": "Firebreak does not handle this kind of interaction.", "flags": 64 }
+                        "data": {
+                            "content": "Firebreak does not handle this kind of interaction.",
+                            "flags": 64,
+                            "allowed_mentions": embeds::no_mentions(),
+                        }
                     }),
                     job: None,
                 }
