@@ -181,6 +181,9 @@ pub struct Config {
     /// Alertmanager's webhook: where alert-opened incidents are announced.
     #[serde(default)]
     pub alerts: AlertsConfig,
+    /// Which Slack workspaces and Discord servers Firebreak serves.
+    #[serde(default)]
+    pub access: crate::chat::access::AccessConfig,
 }
 
 /// Where the Alertmanager webhook posts, per platform (a channel id each).

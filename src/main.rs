@@ -285,6 +285,11 @@ async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             let alert_token = firebreak::config::secret(&env, "FIREBREAK_ALERTMANAGER_TOKEN")?;
             if let Some(settings) = SlackSettings::from_env(&env)? {
                 let slack = Slack::new(bot.clone(), &settings, Default::default())?;
+                // Default-deny: the token's own workspace (asked of Slack) and config's list.
+                slack.allow(&config.access);
+                slack.allow_own_workspace().await.context(
+                    "Slack: cannot read the bot token's workspace (auth.test); check FIREBREAK_SLACK_BOT_TOKEN",
+                )?;
                 if let Some(slack_routes) = slack.routes() {
                     routes.push(slack_routes);
                 }
@@ -306,7 +311,7 @@ async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             let mut discord_gateway = None;
             if let Some(settings) = DiscordSettings::from_env(&env)? {
                 let mode = settings.mode;
-                let discord = Arc::new(Discord::new(bot.clone(), settings)?);
+                let discord = Arc::new(Discord::new(bot.clone(), settings)?.allow(&config.access)?);
                 // Commands registered before stay usable, so a failed overwrite is not fatal.
                 if let Err(error) = discord.register_commands().await {
                     tracing::error!(error = %error, "Discord commands not registered");

@@ -353,6 +353,16 @@ async fn declaring_by_hand_binds_the_channel_and_refuses_bad_input() -> TestResu
         e,
         Effect::OpenChannel { name, .. } if name == "inc-1-canary-failing"
     )));
+    // Only the people running it change it: bob is refused until alice gives him a role.
+    let refused = say_as(&bot, "bob", "bob", "/incident severity sev1").await;
+    assert!(
+        shown(&refused).contains("only INC-1's commander (alice)"),
+        "{}",
+        shown(&refused)
+    );
+    let noted = say_as(&bot, "bob", "bob", "/incident note canary on v7").await;
+    assert!(shown(&noted).contains("Noted"), "{}", shown(&noted));
+    say_as(&bot, "alice", "alice", "/incident role ops bob").await;
     let raised = say_as(&bot, "bob", "bob", "/incident severity sev1").await;
     assert!(
         shown(&raised).contains("INC-1 (sev1)"),

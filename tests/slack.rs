@@ -69,6 +69,10 @@ impl Harness {
             reconnect_delay: Duration::from_millis(50),
         };
         let slack = Slack::new(Arc::clone(&bot), &settings, tuning).expect("adapter builds");
+        slack
+            .allow_own_workspace()
+            .await
+            .expect("the fake answers auth.test");
         let routes: Vec<_> = slack.routes().into_iter().collect();
         assert_eq!(routes.is_empty(), mode == Mode::Socket);
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -157,9 +161,21 @@ pub fn command_form(fake: &FakeSlack, command: &str, text: &str) -> String {
         ("api_app_id", "A0FIREBRK"),
         ("is_enterprise_install", "false"),
         ("response_url", fake.response_url("cmd-1").as_str()),
-        ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
+        ("trigger_id", &unique_trigger_id()),
     ])
     .unwrap()
+}
+
+/// A trigger id no other request of this test run carries: Slack gives each command and
+/// click its own, and Firebreak runs a repeated one only once.
+pub fn unique_trigger_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("13345224609.{nanos:x}.{n:x}")
 }
 
 /// Slack's `block_actions` payload for a click on a Firebreak report (`data/block_actions.json`),
@@ -178,6 +194,7 @@ pub fn block_actions(
     payload["message"]["ts"] = json!(message_ts);
     payload["response_url"] = json!(response_url);
     payload["actions"][0]["value"] = json!(value);
+    payload["trigger_id"] = json!(unique_trigger_id());
     payload
 }
 
@@ -372,7 +389,9 @@ async fn firebreak_serve_answers_a_command_over_socket_mode() {
     command
         .env(BOT_TOKEN, "xoxb-test-bot")
         .env(APP_TOKEN, "xapp-test-app")
-        .env(API_URL, &fake.api_url);
+        .env(API_URL, &fake.api_url)
+        // Its own state: accepted trigger ids are remembered across runs of the test.
+        .env("FIREBREAK_STATE", dir.path().join("state.db"));
     let _child = KillOnDrop(command.spawn().expect("firebreak starts"));
 
     let mut socket = fake.next_socket().await;
@@ -388,7 +407,7 @@ async fn firebreak_serve_answers_a_command_over_socket_mode() {
         "payload": {
             "team_id": "T0001", "channel_id": "C_INC", "user_id": "U_ALICE", "user_name": "alice",
             "command": "/help", "text": "", "response_url": fake.response_url("cmd-serve"),
-            "trigger_id": "1.2.3"
+            "trigger_id": unique_trigger_id()
         }
     });
     socket

@@ -14,6 +14,7 @@
 //! - [`crate::render::Delivery`] says where a reply goes: a new message, in place of the
 //!   message whose button was clicked, or only to the invoker.
 
+pub mod access;
 pub mod alertmanager;
 pub mod console;
 pub mod discord;

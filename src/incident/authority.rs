@@ -16,12 +16,28 @@ pub const INCIDENT_MANAGERS: &str = "incident_managers";
 /// Subcommands anyone let in may run on an incident; every other change needs [`may_change`].
 pub const OPEN_TO_ALL: &[&str] = &["note"];
 
+/// The commander id of an incident an alert opened (see `incident::alerts`).
+const ALERT_COMMANDER_ID: &str = "alertmanager";
+/// Its commander role until a person takes it.
+const ALERT_COMMANDER_NAME: &str = "Alertmanager";
+
 /// Whether `user_id` may change `incident`'s severity, roles, status or state.
+///
+/// An incident an alert opened has no person in command until someone takes the commander
+/// role (`/incident role commander @me`); until then anyone let in may change it, since at
+/// 3 a.m. the first responder must be able to act.
 pub fn may_change(incident: &Incident, groups: &Groups, user_id: &str) -> bool {
     if user_id.is_empty() {
         return false;
     }
-    incident.data.commander_id == user_id
+    let unclaimed = incident.data.commander_id == ALERT_COMMANDER_ID
+        && incident
+            .data
+            .roles
+            .get("commander")
+            .is_none_or(|holder| holder == ALERT_COMMANDER_NAME);
+    unclaimed
+        || incident.data.commander_id == user_id
         || incident
             .data
             .roles
@@ -95,5 +111,14 @@ mod tests {
         for refused in ["U_EVE", "bob", "U_BO", "", "12"] {
             assert!(!may_change(&inc, &groups, refused), "{refused}");
         }
+    }
+
+    #[test]
+    fn an_alert_opened_incident_is_open_to_all_until_someone_takes_command() {
+        let unclaimed = incident("alertmanager", &[("commander", "Alertmanager")]);
+        assert!(may_change(&unclaimed, &Groups::new(), "U_ANYONE"));
+        let claimed = incident("alertmanager", &[("commander", "<@U_ALICE>")]);
+        assert!(may_change(&claimed, &Groups::new(), "U_ALICE"));
+        assert!(!may_change(&claimed, &Groups::new(), "U_ANYONE"));
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod incidents;
+pub mod replay;
 pub mod requests;
 
 use std::path::{Path, PathBuf};
@@ -157,6 +158,15 @@ const MIGRATIONS: &[&str] = &[
         data TEXT NOT NULL
     );
     CREATE INDEX timeline_incident ON timeline(incident, seq);
+    "#,
+    // 2: platform requests already accepted (replay protection, see `replay.rs`), kept until
+    // their signature window has passed.
+    r#"
+    CREATE TABLE seen_requests (
+        key TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX seen_requests_expiry ON seen_requests(expires_at);
     "#,
 ];
 

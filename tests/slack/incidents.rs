@@ -69,6 +69,10 @@ impl Story {
             reconnect_delay: Duration::from_millis(50),
         };
         let slack = Slack::new(Arc::clone(&bot), &settings, tuning).unwrap();
+        slack
+            .allow_own_workspace()
+            .await
+            .expect("the fake answers auth.test");
         let destinations = vec![Destination {
             outbox: Arc::new(slack.clone()),
             channel: ALERTS.to_string(),
@@ -130,7 +134,7 @@ impl Story {
             ("text", text),
             ("api_app_id", "A0FIREBRK"),
             ("response_url", response_url.as_str()),
-            ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
+            ("trigger_id", &format!("13345224609.738474920.{:x}", self.commands)),
         ])
         .unwrap();
         assert_eq!(self.signed("/slack/commands", FORM, &form).await, 200);

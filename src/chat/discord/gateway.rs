@@ -24,7 +24,7 @@ impl EventHandler for Handler {
     async fn interaction_create(&self, _: Context, interaction: Interaction) {
         let id = interaction.id().get();
         let token = interaction.token().to_string();
-        let dispatch = self.discord.dispatch(interaction);
+        let dispatch = self.discord.answer(interaction).await;
         match self
             .discord
             .api()

@@ -78,7 +78,7 @@ async fn interactions(
         Rejection::Malformed(error.to_string())
     })?;
     tracing::debug!(kind = ?interaction.kind(), "Discord interaction received");
-    let dispatch = discord.dispatch(interaction);
+    let dispatch = discord.answer(interaction).await;
     if let Some(job) = dispatch.job {
         job.spawn();
     }

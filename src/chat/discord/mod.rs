@@ -24,6 +24,7 @@ pub mod commands;
 mod effects;
 pub mod embeds;
 pub mod gateway;
+pub mod guard;
 pub mod http;
 mod job;
 
@@ -220,6 +221,8 @@ pub struct Discord {
     bot: Arc<Bot>,
     api: api::Api,
     settings: DiscordSettings,
+    /// Guilds whose interactions run ([`guard`]); DMs never do.
+    allowed_guilds: Vec<u64>,
 }
 
 /// What to answer an interaction with at once, and what to do after.
@@ -235,7 +238,13 @@ impl Discord {
     /// An adapter for `bot` with these settings.
     pub fn new(bot: Arc<Bot>, settings: DiscordSettings) -> Result<Discord, DiscordError> {
         let api = api::Api::new(&settings)?;
-        Ok(Discord { bot, api, settings })
+        let allowed_guilds = settings.guild_id.into_iter().collect();
+        Ok(Discord {
+            bot,
+            api,
+            settings,
+            allowed_guilds,
+        })
     }
 
     /// The settings it runs with.
@@ -319,6 +328,9 @@ impl Discord {
 }
 
 fn user_ref(user: &User, member: Option<&Member>) -> UserRef {
+    // The member's user is the sender in a guild (serenity copies it to `user` only when the
+    // payload also names the guild).
+    let user = guard::sender(user, member).unwrap_or(user);
     let name = member
         .and_then(|m| m.nick.clone())
         .or_else(|| user.global_name.clone())

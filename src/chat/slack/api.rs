@@ -118,6 +118,14 @@ impl SlackApi {
         })
     }
 
+    /// auth.test: the workspace (`team_id`) the bot token belongs to.
+    pub async fn own_workspace(&self) -> Result<String, ApiError> {
+        let response = self
+            .retry("auth.test", || async move { self.session().auth_test().await })
+            .await?;
+        Ok(response.team_id.0)
+    }
+
     /// chat.postMessage; the new message's timestamp.
     pub async fn post_message(
         &self,

@@ -12,6 +12,7 @@ pub mod api;
 pub mod blocks;
 mod effects;
 pub mod events;
+pub mod guard;
 pub mod http;
 mod run;
 pub mod socket;
@@ -166,6 +167,8 @@ struct Inner {
     verifier: Option<SlackEventSignatureVerifier>,
     app_token: Option<Secret>,
     tuning: Tuning,
+    /// Workspaces let in ([`guard`]): none until configured or learned at start.
+    allowed: std::sync::RwLock<guard::Allowed>,
 }
 
 impl Slack {
@@ -186,6 +189,7 @@ impl Slack {
                 verifier,
                 app_token: settings.app_token.clone(),
                 tuning,
+                allowed: Default::default(),
             }),
         })
     }

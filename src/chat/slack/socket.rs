@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::Slack;
 use super::api::ApiError;
+use super::guard::Workspace;
 use super::http::{command_ack, handle_event, handle_interaction};
 use crate::config::Secret;
 
@@ -107,7 +108,7 @@ async fn serve_one(slack: &Slack, app_token: &Secret) -> Result<bool, SocketErro
             tracing::debug!(kind = %envelope.kind, "Socket Mode frame without envelope ignored");
             continue;
         };
-        let payload = dispatch(slack, &envelope);
+        let payload = dispatch(slack, &envelope).await;
         let mut ack = serde_json::json!({ "envelope_id": envelope_id });
         if let Some(payload) = payload {
             ack["payload"] = payload;
@@ -118,13 +119,14 @@ async fn serve_one(slack: &Slack, app_token: &Secret) -> Result<bool, SocketErro
 }
 
 /// Start what an envelope asks for; the acknowledgement's payload, if it has one.
-fn dispatch(slack: &Slack, envelope: &Envelope) -> Option<serde_json::Value> {
+async fn dispatch(slack: &Slack, envelope: &Envelope) -> Option<serde_json::Value> {
     match envelope.kind.as_str() {
         "slash_commands" => {
             match serde_json::from_value::<SlackCommandEvent>(envelope.payload.clone()) {
                 Ok(event) => {
                     let user_name = envelope.payload["user_name"].as_str();
-                    Some(command_ack(slack, &event, user_name))
+                    let from = Workspace::of_command(&envelope.payload);
+                    Some(command_ack(slack, &event, user_name, &from).await)
                 }
                 Err(error) => {
                     tracing::warn!(%error, "malformed Socket Mode slash command ignored");
@@ -135,7 +137,8 @@ fn dispatch(slack: &Slack, envelope: &Envelope) -> Option<serde_json::Value> {
         "interactive" => {
             match serde_json::from_value::<SlackInteractionEvent>(envelope.payload.clone()) {
                 Ok(event) => {
-                    if let Err(error) = handle_interaction(slack, &event) {
+                    let from = Workspace::of_interaction(&envelope.payload);
+                    if let Err(error) = handle_interaction(slack, &event, &from).await {
                         tracing::warn!(%error, "Socket Mode interaction ignored");
                     }
                 }
@@ -145,7 +148,9 @@ fn dispatch(slack: &Slack, envelope: &Envelope) -> Option<serde_json::Value> {
         }
         "events_api" => {
             match serde_json::from_value::<SlackPushEventCallback>(envelope.payload.clone()) {
-                Ok(callback) => handle_event(slack, &callback),
+                Ok(callback) => {
+                    handle_event(slack, &callback, &Workspace::of_event(&envelope.payload)).await
+                }
                 Err(error) => tracing::warn!(%error, "malformed Socket Mode event ignored"),
             }
             None
