@@ -6,6 +6,7 @@ mod delivery;
 mod fake;
 mod http;
 mod incidents;
+mod security;
 mod socket;
 
 use std::collections::BTreeMap;
