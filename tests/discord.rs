@@ -4,6 +4,7 @@
 mod fake;
 mod incidents;
 mod payloads;
+mod security;
 mod serve;
 
 use std::collections::BTreeMap;
