@@ -10,6 +10,7 @@ mod gpu_pipelines;
 mod incidents;
 mod metrics;
 mod prometheus;
+mod properties;
 mod runbook;
 mod security;
 mod sim;
