@@ -58,7 +58,7 @@ pub async fn handle(
 
 /// `INC-7`, any case. Outside text: `get` rather than slicing, since a word like `Noté` or
 /// `数据库` has no character boundary at byte 4.
-pub(crate) fn is_incident_id(word: &str) -> bool {
+pub fn is_incident_id(word: &str) -> bool {
     match (word.get(..4), word.get(4..)) {
         (Some(prefix), Some(number)) => {
             prefix.eq_ignore_ascii_case("inc-")
