@@ -13,6 +13,8 @@
 //!   reply is the final state of that message.
 //! - [`crate::render::Delivery`] says where a reply goes: a new message, in place of the
 //!   message whose button was clicked, or only to the invoker.
+// Outside text flows through here: no byte slicing or indexing that can panic on it.
+#![cfg_attr(not(test), warn(clippy::string_slice, clippy::indexing_slicing))]
 
 pub mod access;
 pub mod alertmanager;

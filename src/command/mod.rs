@@ -1,5 +1,7 @@
 //! The commands Firebreak understands, parsed from an [`Invocation`]: one enum, one table of
 //! usage lines (which is also `/help`), one handler file per command.
+// Outside text flows through here: no byte slicing or indexing that can panic on it.
+#![cfg_attr(not(test), warn(clippy::string_slice, clippy::indexing_slicing))]
 
 pub mod action;
 pub mod decide;
@@ -178,7 +180,7 @@ pub fn parse(inv: &Invocation) -> Result<Command, UsageError> {
                     "`/{name}` needs the request id from the approval prompt"
                 )));
             };
-            let reason = inv.args[1..].join(" ");
+            let reason = inv.args.get(1..).unwrap_or_default().join(" ");
             Ok(Command::Decide {
                 request: request.clone(),
                 decision: if name == "approve" {
@@ -205,7 +207,7 @@ pub fn parse(inv: &Invocation) -> Result<Command, UsageError> {
             }
             Ok(Command::Incident {
                 sub,
-                args: inv.args[1..].to_vec(),
+                args: inv.args.get(1..).unwrap_or_default().to_vec(),
             })
         }
         other => Err(UsageError::UnknownCommand(other.to_string())),

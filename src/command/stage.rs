@@ -216,7 +216,7 @@ fn next_steps(runbook: &Runbook, stage: Stage) -> Vec<Button> {
         .filter(|s| runbook.stage(**s).is_some())
         .enumerate()
         .map(|(i, s)| Button {
-            label: format!("{}{}", s.as_str()[..1].to_uppercase(), &s.as_str()[1..]),
+            label: capitalised(s.as_str()),
             command: format!("/{} {}", s.as_str(), runbook.service),
             style: if i == 0 {
                 ButtonStyle::Primary
@@ -253,4 +253,13 @@ fn verdict_first(mut buttons: Vec<Button>, command: Option<&str>) -> Vec<Button>
         },
     );
     buttons
+}
+
+/// `triage` → `Triage`.
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }

@@ -9,6 +9,8 @@
 //!
 //! A line that does not parse is collected as a [`BadLine`] instead of failing the whole scrape:
 //! one odd exporter line should not hide the KV cache gauge from the on-call engineer.
+// Outside text flows through here: no byte slicing or indexing that can panic on it.
+#![cfg_attr(not(test), warn(clippy::string_slice, clippy::indexing_slicing))]
 
 /// One sample line: `name{label="value",...} value [timestamp]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,11 +81,10 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
     let name_end = line
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
         .unwrap_or(line.len());
-    let name = &line[..name_end];
+    let (name, mut rest) = line.split_at_checked(name_end).unwrap_or((line, ""));
     if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(format!("expected a metric name at `{}`", snippet(line)));
     }
-    let mut rest = &line[name_end..];
     let mut labels = Vec::new();
     if let Some(after) = rest.strip_prefix('{') {
         let (parsed, after) = parse_labels(after)?;
@@ -126,11 +127,11 @@ fn parse_labels(mut text: &str) -> Result<(Labels, &str), String> {
         let key_end = text
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .ok_or("label set is not closed with `}`")?;
-        let key = &text[..key_end];
+        let (key, after_key) = text.split_at_checked(key_end).unwrap_or((text, ""));
         if key.is_empty() {
             return Err(format!("expected a label name at `{}`", snippet(text)));
         }
-        text = text[key_end..].trim_start();
+        text = after_key.trim_start();
         text = text
             .strip_prefix('=')
             .ok_or_else(|| format!("label `{key}` has no `=`"))?
@@ -153,7 +154,8 @@ fn parse_labels(mut text: &str) -> Result<(Labels, &str), String> {
             }
         };
         labels.push((key.to_string(), value));
-        text = text[end + 1..].trim_start();
+        // `end` is the closing quote's index: one byte.
+        text = text.get(end + 1..).unwrap_or_default().trim_start();
         // A trailing comma before `}` is allowed by the format.
         if let Some(after) = text.strip_prefix(',') {
             text = after;

@@ -178,7 +178,7 @@ fn truncate(text: &str, max: usize) -> &str {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    &text[..end]
+    text.get(..end).unwrap_or_default()
 }
 
 fn outbox_error(error: ApiError) -> OutboxError {

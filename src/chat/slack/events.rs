@@ -145,8 +145,8 @@ pub fn mention_invocation(
 fn strip_mentions(text: &str) -> String {
     let mut rest = text.trim_start();
     while let Some(after) = rest.strip_prefix("<@") {
-        match after.find('>') {
-            Some(end) => rest = after[end + 1..].trim_start(),
+        match after.split_once('>') {
+            Some((_, tail)) => rest = tail.trim_start(),
             None => break,
         }
     }

@@ -110,8 +110,10 @@ async fn serve_one(slack: &Slack, app_token: &Secret) -> Result<bool, SocketErro
         };
         let payload = dispatch(slack, &envelope).await;
         let mut ack = serde_json::json!({ "envelope_id": envelope_id });
-        if let Some(payload) = payload {
-            ack["payload"] = payload;
+        if let Some(payload) = payload
+            && let Some(ack) = ack.as_object_mut()
+        {
+            ack.insert("payload".to_string(), payload);
         }
         socket.send(Message::Text(ack.to_string().into())).await?;
     }
@@ -124,7 +126,10 @@ async fn dispatch(slack: &Slack, envelope: &Envelope) -> Option<serde_json::Valu
         "slash_commands" => {
             match serde_json::from_value::<SlackCommandEvent>(envelope.payload.clone()) {
                 Ok(event) => {
-                    let user_name = envelope.payload["user_name"].as_str();
+                    let user_name = envelope
+                        .payload
+                        .get("user_name")
+                        .and_then(serde_json::Value::as_str);
                     let from = Workspace::of_command(&envelope.payload);
                     Some(command_ack(slack, &event, user_name, &from).await)
                 }
