@@ -246,7 +246,13 @@ impl Bot {
     pub(crate) async fn audit_quietly(&self, record: Record<'_>) {
         let kind = record.kind;
         if let Err(error) = self.store.audit(record).await {
-            tracing::error!(%error, kind = kind.as_str(), "audit record not written");
+            // Loud on purpose: an audit log that silently stops is worse than none.
+            tracing::error!(
+                %error,
+                kind = kind.as_str(),
+                state = %self.store.location(),
+                "AUDIT RECORD NOT WRITTEN: the state file cannot be written; fix its disk or permissions (or point --state at a writable file) and restart"
+            );
         }
     }
 

@@ -193,7 +193,14 @@ impl Bot {
         incident: &Incident,
         notice: Option<String>,
     ) -> Result<Reply, TemplateError> {
-        let timeline = self.store.timeline(&incident.id).await.unwrap_or_default();
+        let timeline = self
+            .store
+            .timeline(&incident.id)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, incident = %incident.id, state = %self.store.location(), "cannot read the incident's timeline; the summary shows none");
+                Vec::new()
+            });
         let recent = &timeline[timeline.len().saturating_sub(5)..];
         let view = SummaryView {
             incident,
