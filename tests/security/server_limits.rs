@@ -140,3 +140,37 @@ async fn past_the_connection_cap_new_clients_wait_and_healthz_recovers() {
     let answer = read_until_closed(&mut third).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
 }
+
+#[tokio::test]
+async fn shutdown_closes_idle_connections_and_returns() {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_with(
+        listener,
+        app(Vec::new()),
+        async {
+            let _ = stopped.await;
+        },
+        short(60_000, 60_000, 16),
+    ));
+    let mut kept = TcpStream::connect(addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = kept.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    stop.send(()).unwrap();
+    // The idle keep-alive connection is closed and the server returns, well before the
+    // 60 s idle timeout would have done it.
+    assert_eq!(read_until_closed(&mut kept).await, "");
+    let served = tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .expect("serve returns after shutdown")
+        .unwrap();
+    assert!(served.is_ok());
+    assert!(TcpStream::connect(addr).await.is_err(), "still accepting");
+}
