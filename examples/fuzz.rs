@@ -16,10 +16,16 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: cargo run --example fuzz -- [--cases N (total, default 1000000)] [--seed S] [--only TARGET]");
+    eprintln!(
+        "usage: cargo run --example fuzz -- [--cases N (total, default 1000000)] [--seed S] [--only TARGET]"
+    );
     eprintln!(
         "targets: {}",
-        targets::TARGETS.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+        targets::TARGETS
+            .iter()
+            .map(|t| t.name)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     ExitCode::from(2)
 }
@@ -61,7 +67,10 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|_| {}));
     let each = cases / chosen.len() as u64;
     let extra = cases % chosen.len() as u64;
-    println!("fuzzing {} targets, {cases} inputs in all, seed {seed}", chosen.len());
+    println!(
+        "fuzzing {} targets, {cases} inputs in all, seed {seed}",
+        chosen.len()
+    );
     let started = Instant::now();
     let mut total: u64 = 0;
     for (i, target) in chosen.iter().enumerate() {
@@ -70,7 +79,10 @@ fn main() -> ExitCode {
         let began = Instant::now();
         if let Err(failure) = targets::run(target, n32, seed) {
             println!("FAILED {failure}");
-            println!("reproduce: cargo run --example fuzz -- --only {} --seed {seed} --cases {n32}", target.name);
+            println!(
+                "reproduce: cargo run --example fuzz -- --only {} --seed {seed} --cases {n32}",
+                target.name
+            );
             return ExitCode::FAILURE;
         }
         total += u64::from(n32);

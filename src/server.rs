@@ -113,7 +113,8 @@ pub async fn serve_with(
             },
             () = &mut shutdown => break,
         };
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
+        let connection =
+            graceful.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 // Timeouts and clients that hang up: theirs to fix, not an error of ours.

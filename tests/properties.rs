@@ -17,7 +17,9 @@ fn check(name: &str) {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1);
     if let Err(failure) = targets::run(target, CASES, seed) {
-        panic!("{failure}\n(reproduce: cargo run --example fuzz -- --only {name} --seed {seed} --cases {CASES})");
+        panic!(
+            "{failure}\n(reproduce: cargo run --example fuzz -- --only {name} --seed {seed} --cases {CASES})"
+        );
     }
 }
 

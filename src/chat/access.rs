@@ -25,13 +25,12 @@ pub struct AccessConfig {
 }
 
 /// What a refused Slack user sees.
-pub const NOT_ENABLED_SLACK: &str =
-    "Firebreak is not enabled for this workspace. Ask whoever runs Firebreak to add it to `access.slack_workspaces`.";
+pub const NOT_ENABLED_SLACK: &str = "Firebreak is not enabled for this workspace. Ask whoever runs Firebreak to add it to `access.slack_workspaces`.";
 /// What a refused Discord user sees.
-pub const NOT_ENABLED_DISCORD: &str =
-    "Firebreak is not enabled for this server, or in direct messages. Ask whoever runs Firebreak to add the server to `access.discord_guilds`.";
+pub const NOT_ENABLED_DISCORD: &str = "Firebreak is not enabled for this server, or in direct messages. Ask whoever runs Firebreak to add the server to `access.discord_guilds`.";
 /// What a Discord interaction without a user gets.
-pub const NO_USER_DISCORD: &str = "Firebreak cannot tell who sent this interaction, so it does nothing.";
+pub const NO_USER_DISCORD: &str =
+    "Firebreak cannot tell who sent this interaction, so it does nothing.";
 
 /// Record a refused request in the audit log, and log it.
 pub(crate) async fn audit_refusal(bot: &Bot, actor: Actor, detail: String) {

@@ -222,7 +222,10 @@ async fn change(
             let (Some(role), Some(_)) = (args.first(), args.get(1)) else {
                 return needs_text("a role and a person");
             };
-            let (role, holder) = (role.to_lowercase(), args.get(1..).unwrap_or_default().join(" "));
+            let (role, holder) = (
+                role.to_lowercase(),
+                args.get(1..).unwrap_or_default().join(" "),
+            );
             bot.store
                 .update_incident(&incident.id, &actor, "role", move |i| {
                     i.data.roles.insert(role.clone(), holder.clone());

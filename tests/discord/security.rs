@@ -15,7 +15,10 @@ use super::payloads;
 fn fresh() -> (String, String) {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    (format!("{}", 881_000_000_000_000_000 + n), format!("sec-token-{n}"))
+    (
+        format!("{}", 881_000_000_000_000_000 + n),
+        format!("sec-token-{n}"),
+    )
 }
 
 /// `/incident <sub>` with string options, as alice in the usual channel.
@@ -63,7 +66,12 @@ const EVE: &str = "111000000000000066";
 #[tokio::test]
 async fn finding_1_non_ascii_arguments_are_answered_not_a_panic() {
     let h = Harness::start("http").await;
-    run(&h, incident("note", &[("text", "Noté")]), "this channel has none open").await;
+    run(
+        &h,
+        incident("note", &[("text", "Noté")]),
+        "this channel has none open",
+    )
+    .await;
     run(
         &h,
         incident("declare", &[("severity", "sev2"), ("title", "数据库 down")]),
@@ -110,14 +118,27 @@ async fn finding_3_strangers_cannot_change_an_incident_and_options_are_taken_by_
     let h = Harness::start("http").await;
     run(
         &h,
-        incident("declare", &[("severity", "sev2"), ("title", "KV cache full")]),
+        incident(
+            "declare",
+            &[("severity", "sev2"), ("title", "KV cache full")],
+        ),
         "INC-1",
     )
     .await;
     let (payload, token) = incident("severity", &[("severity", "sev4")]);
-    run(&h, (as_member(payload, EVE, "eve"), token), "only INC-1's commander").await;
+    run(
+        &h,
+        (as_member(payload, EVE, "eve"), token),
+        "only INC-1's commander",
+    )
+    .await;
     let (payload, token) = incident("resolve", &[("summary", "nothing to see")]);
-    run(&h, (as_member(payload, EVE, "eve"), token), "only INC-1's commander").await;
+    run(
+        &h,
+        (as_member(payload, EVE, "eve"), token),
+        "only INC-1's commander",
+    )
+    .await;
     // A summary that starts like an incident id is the summary, not the incident: in a
     // channel with no incident this needs one, and INC-1 stays open.
     let (payload, token) = incident("resolve", &[("summary", "INC-1")]);
@@ -129,9 +150,19 @@ async fn finding_3_strangers_cannot_change_an_incident_and_options_are_taken_by_
     .await;
     // Named by its option, it is the incident.
     let (payload, token) = incident("resolve", &[("summary", "fixed"), ("incident", "INC-1")]);
-    run(&h, (in_channel(payload, "777000000000000002"), token), "Resolved").await;
+    run(
+        &h,
+        (in_channel(payload, "777000000000000002"), token),
+        "Resolved",
+    )
+    .await;
     // And a role given with the user picker names the person by id: eve may act once ops.
-    run(&h, incident("declare", &[("severity", "sev2"), ("title", "second")]), "INC-2").await;
+    run(
+        &h,
+        incident("declare", &[("severity", "sev2"), ("title", "second")]),
+        "INC-2",
+    )
+    .await;
     let (id, token) = fresh();
     let role = payloads::command(
         &id,
@@ -159,13 +190,18 @@ async fn finding_4_a_replayed_interaction_runs_once() {
     for (status, body) in &answers[1..] {
         assert_eq!(*status, 200);
         assert!(
-            body["data"]["content"].as_str().unwrap().contains("Already received"),
+            body["data"]["content"]
+                .as_str()
+                .unwrap()
+                .contains("Already received"),
             "{body}"
         );
     }
     h.fake
         .wait_for("the one declaration", |calls| {
-            calls.iter().any(|c| c.path.contains(&token) && c.body.to_string().contains("INC-1"))
+            calls
+                .iter()
+                .any(|c| c.path.contains(&token) && c.body.to_string().contains("INC-1"))
         })
         .await;
     run(
@@ -189,7 +225,13 @@ async fn finding_6_no_message_can_ping_anyone() {
     let calls = run(&h, (triage, token), "@everyone").await;
     let calls = run(
         &h,
-        incident("declare", &[("severity", "sev2"), ("title", "@here <@&123> <@111000000000000066>")]),
+        incident(
+            "declare",
+            &[
+                ("severity", "sev2"),
+                ("title", "@here <@&123> <@111000000000000066>"),
+            ],
+        ),
         "INC-1",
     )
     .await
@@ -225,7 +267,10 @@ async fn finding_7_an_interaction_that_names_no_user_is_refused() {
     let (mut payload, _) = incident("declare", &[("severity", "sev1"), ("title", "nobody")]);
     payload["member"].as_object_mut().unwrap().remove("user");
     let (status, body) = h.post(&payload).await;
-    assert!(status == 400 || body["data"]["content"] == NO_USER_DISCORD, "{status} {body}");
+    assert!(
+        status == 400 || body["data"]["content"] == NO_USER_DISCORD,
+        "{status} {body}"
+    );
     run(
         &h,
         incident("declare", &[("severity", "sev3"), ("title", "somebody")]),

@@ -25,15 +25,42 @@ pub struct Target {
 
 /// Every target.
 pub const TARGETS: &[Target] = &[
-    Target { name: "command_parser", run: command_parser },
-    Target { name: "slack_requests", run: slack_requests },
-    Target { name: "slack_signature", run: slack_signature },
-    Target { name: "discord_interactions", run: discord_interactions },
-    Target { name: "discord_signature", run: discord_signature },
-    Target { name: "runbook_loader", run: runbook_loader },
-    Target { name: "scenario_loader", run: scenario_loader },
-    Target { name: "exposition_parser", run: exposition_parser },
-    Target { name: "alertmanager_payload", run: alertmanager_payload },
+    Target {
+        name: "command_parser",
+        run: command_parser,
+    },
+    Target {
+        name: "slack_requests",
+        run: slack_requests,
+    },
+    Target {
+        name: "slack_signature",
+        run: slack_signature,
+    },
+    Target {
+        name: "discord_interactions",
+        run: discord_interactions,
+    },
+    Target {
+        name: "discord_signature",
+        run: discord_signature,
+    },
+    Target {
+        name: "runbook_loader",
+        run: runbook_loader,
+    },
+    Target {
+        name: "scenario_loader",
+        run: scenario_loader,
+    },
+    Target {
+        name: "exposition_parser",
+        run: exposition_parser,
+    },
+    Target {
+        name: "alertmanager_payload",
+        run: alertmanager_payload,
+    },
 ];
 
 /// Run `target` for `cases` generated inputs from `seed`; the failing input and its panic
@@ -47,9 +74,12 @@ pub fn run(target: &Target, cases: u32, seed: u64) -> Result<(), String> {
     };
     let mut bytes = [0u8; 32];
     for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(&(seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_le_bytes());
+        chunk.copy_from_slice(
+            &(seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_le_bytes(),
+        );
     }
-    let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
     (target.run)(&mut runner).map_err(|error| format!("{}: {error}", target.name))
 }
 
@@ -122,7 +152,10 @@ fn command_parser(runner: &mut TestRunner) -> Result<(), String> {
     use firebreak::chat::{ChannelRef, Invocation, Platform, UserRef, split_words};
     runner
         .run(&input(COMMANDS), |line| {
-            let user = UserRef { id: "U1".into(), name: "u".into() };
+            let user = UserRef {
+                id: "U1".into(),
+                name: "u".into(),
+            };
             let channel = ChannelRef { id: "C1".into() };
             if let Ok(inv) = Invocation::from_text(Platform::Console, user, channel, &line) {
                 let _ = firebreak::command::parse(&inv);
@@ -155,16 +188,27 @@ const SLACK_JSON: &[&str] = &[
 ];
 
 fn slack_requests(runner: &mut TestRunner) -> Result<(), String> {
-    use firebreak::chat::slack::events::{click_invocation, command_invocation, mention_invocation};
+    use firebreak::chat::slack::events::{
+        click_invocation, command_invocation, mention_invocation,
+    };
     use firebreak::chat::slack::guard::Workspace;
     use slack_morphism::prelude::*;
     const FORMS: &[&str] = &[SLACK_FORM];
-    let strategy = prop_oneof![input(FORMS).prop_map(|f| (true, f)), input(SLACK_JSON).prop_map(|j| (false, j))];
+    let strategy = prop_oneof![
+        input(FORMS).prop_map(|f| (true, f)),
+        input(SLACK_JSON).prop_map(|j| (false, j))
+    ];
     runner
         .run(&strategy, |(form, text)| {
             if form {
-                let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&text).unwrap_or_default();
-                let fields = Value::Object(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect());
+                let pairs: Vec<(String, String)> =
+                    serde_urlencoded::from_str(&text).unwrap_or_default();
+                let fields = Value::Object(
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| (k, Value::String(v)))
+                        .collect(),
+                );
                 let _ = Workspace::of_command(&fields);
                 if let Ok(event) = serde_urlencoded::from_str::<SlackCommandEvent>(&text)
                     && let Ok((inv, _)) = command_invocation(&event, fields["user_name"].as_str())
@@ -184,7 +228,8 @@ fn slack_requests(runner: &mut TestRunner) -> Result<(), String> {
             {
                 let _ = firebreak::command::parse(&inv);
             }
-            if let Ok(SlackPushEvent::EventCallback(callback)) = serde_json::from_value::<SlackPushEvent>(json)
+            if let Ok(SlackPushEvent::EventCallback(callback)) =
+                serde_json::from_value::<SlackPushEvent>(json)
                 && let SlackEventCallbackBody::AppMention(mention) = &callback.event
                 && let Ok((inv, _)) = mention_invocation(mention)
             {
@@ -199,7 +244,8 @@ const SLACK_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 
 fn slack_sign(timestamp: &str, body: &str) -> String {
     use hmac::{KeyInit, Mac};
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SLACK_SECRET.as_bytes()).expect("any key length");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SLACK_SECRET.as_bytes())
+        .expect("any key length");
     mac.update(format!("v0:{timestamp}:{body}").as_bytes());
     format!("v0={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -208,7 +254,11 @@ fn slack_signature(runner: &mut TestRunner) -> Result<(), String> {
     use slack_morphism::prelude::SlackSigningSecret;
     use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
     let verifier = SlackEventSignatureVerifier::new(&SlackSigningSecret(SLACK_SECRET.to_string()));
-    const SIGS: &[&str] = &["v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503", "v0=", ""];
+    const SIGS: &[&str] = &[
+        "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+        "v0=",
+        "",
+    ];
     const FORMS: &[&str] = &[SLACK_FORM];
     let strategy = (input(SIGS), input(FORMS), "[0-9]{0,12}|\\PC{0,12}");
     runner
@@ -220,13 +270,21 @@ fn slack_signature(runner: &mut TestRunner) -> Result<(), String> {
             // A genuine signature is refused at a timestamp outside the window (or not a
             // number), and accepted at now.
             if timestamp.parse::<i64>().is_err() {
-                prop_assert!(verifier.verify(&slack_sign(&timestamp, &body), &body, &timestamp).is_err());
+                prop_assert!(
+                    verifier
+                        .verify(&slack_sign(&timestamp, &body), &body, &timestamp)
+                        .is_err()
+                );
             }
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs())
                 .to_string();
-            prop_assert!(verifier.verify(&slack_sign(&now, &body), &body, &now).is_ok());
+            prop_assert!(
+                verifier
+                    .verify(&slack_sign(&now, &body), &body, &now)
+                    .is_ok()
+            );
             Ok(())
         })
         .map_err(fail)
@@ -267,8 +325,9 @@ fn discord_interactions(runner: &mut TestRunner) -> Result<(), String> {
 fn discord_signature(runner: &mut TestRunner) -> Result<(), String> {
     use ed25519_dalek::{Signer, SigningKey};
     let key = SigningKey::from_bytes(&[7u8; 32]);
-    let verifier = serenity::interactions_endpoint::Verifier::try_new(key.verifying_key().to_bytes())
-        .expect("a valid key");
+    let verifier =
+        serenity::interactions_endpoint::Verifier::try_new(key.verifying_key().to_bytes())
+            .expect("a valid key");
     const SIGS: &[&str] = &["7a3f0c1d2e", ""];
     const BODIES: &[&str] = &[DISCORD_COMMAND];
     // Ed25519 in an unoptimised build costs milliseconds a signature: the genuine round trip
@@ -281,20 +340,35 @@ fn discord_signature(runner: &mut TestRunner) -> Result<(), String> {
         any::<Index>(),
     );
     runner
-        .run(&strategy, |(signature, body, timestamp, genuine_too, digit)| {
-            prop_assert!(verifier.verify(&signature, &timestamp, body.as_bytes()).is_err());
-            if genuine_too {
-                let signed = [timestamp.as_bytes(), body.as_bytes()].concat();
-                let genuine = hex::encode(key.sign(&signed).to_bytes());
-                prop_assert!(verifier.verify(&genuine, &timestamp, body.as_bytes()).is_ok());
-                let mut forged = genuine.into_bytes();
-                let at = digit.index(forged.len());
-                forged[at] = if forged[at] == b'0' { b'1' } else { b'0' };
-                let forged = String::from_utf8(forged).unwrap_or_default();
-                prop_assert!(verifier.verify(&forged, &timestamp, body.as_bytes()).is_err());
-            }
-            Ok(())
-        })
+        .run(
+            &strategy,
+            |(signature, body, timestamp, genuine_too, digit)| {
+                prop_assert!(
+                    verifier
+                        .verify(&signature, &timestamp, body.as_bytes())
+                        .is_err()
+                );
+                if genuine_too {
+                    let signed = [timestamp.as_bytes(), body.as_bytes()].concat();
+                    let genuine = hex::encode(key.sign(&signed).to_bytes());
+                    prop_assert!(
+                        verifier
+                            .verify(&genuine, &timestamp, body.as_bytes())
+                            .is_ok()
+                    );
+                    let mut forged = genuine.into_bytes();
+                    let at = digit.index(forged.len());
+                    forged[at] = if forged[at] == b'0' { b'1' } else { b'0' };
+                    let forged = String::from_utf8(forged).unwrap_or_default();
+                    prop_assert!(
+                        verifier
+                            .verify(&forged, &timestamp, body.as_bytes())
+                            .is_err()
+                    );
+                }
+                Ok(())
+            },
+        )
         .map_err(fail)
 }
 

@@ -59,7 +59,10 @@ async fn headers_sent_a_byte_at_a_time_lose_the_connection() {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     // A slowloris: a header that never ends, one byte every 100 ms, for up to 20 s.
     let writer = async {
-        for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ".iter().cycle() {
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
+            .iter()
+            .cycle()
+        {
             if stream.write_all(&[*byte]).await.is_err() {
                 return;
             }

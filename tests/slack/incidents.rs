@@ -134,7 +134,10 @@ impl Story {
             ("text", text),
             ("api_app_id", "A0FIREBRK"),
             ("response_url", response_url.as_str()),
-            ("trigger_id", &format!("13345224609.738474920.{:x}", self.commands)),
+            (
+                "trigger_id",
+                &format!("13345224609.738474920.{:x}", self.commands),
+            ),
         ])
         .unwrap();
         assert_eq!(self.signed("/slack/commands", FORM, &form).await, 200);

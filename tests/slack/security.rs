@@ -41,7 +41,12 @@ async fn say(h: &Harness, team: &str, user: (&str, &str), command: &str, text: &
 }
 
 /// Wait (bounded) until `done` holds for the incident, which must exist.
-async fn wait_incident(h: &Harness, id: &str, what: &str, done: impl Fn(&Incident) -> bool) -> Incident {
+async fn wait_incident(
+    h: &Harness,
+    id: &str,
+    what: &str,
+    done: impl Fn(&Incident) -> bool,
+) -> Incident {
     for _ in 0..400 {
         if let Ok(Some(incident)) = h.bot.store().incident(id).await
             && done(&incident)
@@ -50,7 +55,10 @@ async fn wait_incident(h: &Harness, id: &str, what: &str, done: impl Fn(&Inciden
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("timed out waiting for {what}: {:?}", h.bot.store().incident(id).await);
+    panic!(
+        "timed out waiting for {what}: {:?}",
+        h.bot.store().incident(id).await
+    );
 }
 
 /// Wait (bounded) for a reply posted anywhere whose text contains `needle`.
@@ -58,8 +66,10 @@ async fn wait_reply(h: &Harness, needle: &str) {
     h.fake
         .wait_for(needle, |calls| {
             calls.iter().any(|c| {
-                matches!(c.method.as_str(), "chat.postMessage" | "chat.update" | "response_url")
-                    && c.body.to_string().contains(needle)
+                matches!(
+                    c.method.as_str(),
+                    "chat.postMessage" | "chat.update" | "response_url"
+                ) && c.body.to_string().contains(needle)
             })
         })
         .await;
@@ -86,7 +96,14 @@ async fn finding_1_non_ascii_arguments_are_answered_not_a_panic() {
     // Outside an incident: the first word is checked for an incident id, and must not panic.
     say(&h, "T0001", ALICE, "/incident", "note Noté").await;
     wait_reply(&h, "this channel has none open").await;
-    say(&h, "T0001", ALICE, "/incident", "declare sev2 KV cache full").await;
+    say(
+        &h,
+        "T0001",
+        ALICE,
+        "/incident",
+        "declare sev2 KV cache full",
+    )
+    .await;
     wait_incident(&h, "INC-1", "the declaration", |_| true).await;
     for text in ["note Noté", "note 数据库 down", "note ñ"] {
         say(&h, "T0001", ALICE, "/incident", text).await;
@@ -102,7 +119,14 @@ async fn finding_1_non_ascii_arguments_are_answered_not_a_panic() {
 #[tokio::test]
 async fn finding_2_other_workspaces_are_refused_and_audited() {
     let h = Harness::start(Mode::Http).await;
-    let answer = say(&h, "T_OTHER", ("U_MALLORY", "mallory"), "/incident", "declare sev1 pwned").await;
+    let answer = say(
+        &h,
+        "T_OTHER",
+        ("U_MALLORY", "mallory"),
+        "/incident",
+        "declare sev1 pwned",
+    )
+    .await;
     assert_eq!(answer, NOT_ENABLED_SLACK);
     let answer = say(&h, "", ("U_MALLORY", "mallory"), "/incident", "list").await;
     assert_eq!(answer, NOT_ENABLED_SLACK);
@@ -116,11 +140,19 @@ async fn finding_2_other_workspaces_are_refused_and_audited() {
     click["team"]["id"] = json!("T_OTHER");
     click["user"]["team_id"] = json!("T_OTHER");
     let body = serde_urlencoded::to_string([("payload", click.to_string())]).unwrap();
-    assert_eq!(h.post_signed("/slack/interactions", FORM, &body).await.status(), 200);
+    assert_eq!(
+        h.post_signed("/slack/interactions", FORM, &body)
+            .await
+            .status(),
+        200
+    );
     h.fake
         .wait_for("the refused click's explanation", |calls| {
             calls.iter().any(|c| {
-                c.method == "response_url" && c.body.to_string().contains("not enabled for this workspace")
+                c.method == "response_url"
+                    && c.body
+                        .to_string()
+                        .contains("not enabled for this workspace")
             })
         })
         .await;
@@ -133,7 +165,12 @@ async fn finding_2_other_workspaces_are_refused_and_audited() {
     );
     guest["user"]["team_id"] = json!("T_OTHER");
     let body = serde_urlencoded::to_string([("payload", guest.to_string())]).unwrap();
-    assert_eq!(h.post_signed("/slack/interactions", FORM, &body).await.status(), 200);
+    assert_eq!(
+        h.post_signed("/slack/interactions", FORM, &body)
+            .await
+            .status(),
+        200
+    );
 
     // Our own workspace still works, and nothing above declared anything.
     say(&h, "T0001", ALICE, "/incident", "declare sev3 ours").await;
@@ -151,7 +188,10 @@ async fn finding_2_other_workspaces_are_refused_and_audited() {
         .map(|e| e.detail)
         .collect();
     assert_eq!(refused.len(), 4, "{refused:#?}");
-    assert!(refused[0].contains("T_OTHER") && refused[0].contains("declare sev1 pwned"), "{refused:#?}");
+    assert!(
+        refused[0].contains("T_OTHER") && refused[0].contains("declare sev1 pwned"),
+        "{refused:#?}"
+    );
 
     // An Enterprise Grid organisation listed in the config lets its workspaces in.
     h.slack.allow(&AccessConfig {
@@ -168,9 +208,21 @@ async fn finding_2_other_workspaces_are_refused_and_audited() {
 #[tokio::test]
 async fn finding_3_only_the_people_running_an_incident_change_it() {
     let h = Harness::start(Mode::Http).await;
-    say(&h, "T0001", ALICE, "/incident", "declare sev2 KV cache full").await;
+    say(
+        &h,
+        "T0001",
+        ALICE,
+        "/incident",
+        "declare sev2 KV cache full",
+    )
+    .await;
     wait_incident(&h, "INC-1", "the declaration", |_| true).await;
-    for text in ["severity sev4", "resolve nothing to see", "role commander <@U_EVE>", "status all fine"] {
+    for text in [
+        "severity sev4",
+        "resolve nothing to see",
+        "role commander <@U_EVE>",
+        "status all fine",
+    ] {
         say(&h, "T0001", EVE, "/incident", text).await;
         wait_reply(&h, "only INC-1's commander").await;
     }
@@ -190,7 +242,10 @@ async fn finding_3_only_the_people_running_an_incident_change_it() {
     assert_eq!(refusals, 4);
     // A responder named by mention may; the commander may.
     say(&h, "T0001", ALICE, "/incident", "role ops <@U_EVE|eve>").await;
-    wait_incident(&h, "INC-1", "eve made ops", |i| i.data.roles.contains_key("ops")).await;
+    wait_incident(&h, "INC-1", "eve made ops", |i| {
+        i.data.roles.contains_key("ops")
+    })
+    .await;
     say(&h, "T0001", EVE, "/incident", "severity sev1").await;
     wait_incident(&h, "INC-1", "eve's severity", |i| i.severity == "sev1").await;
     let timeline = timeline_text(&h, "INC-1").await;
@@ -234,7 +289,10 @@ async fn finding_4_a_replayed_signed_request_runs_once() {
         )
         .await;
     let again: Value = response.json().await.unwrap();
-    assert!(again["text"].as_str().unwrap().contains("Already received"), "{again}");
+    assert!(
+        again["text"].as_str().unwrap().contains("Already received"),
+        "{again}"
+    );
     wait_incident(&h, "INC-1", "the one declaration", |_| true).await;
     // A later, different command runs, and is INC-2: the replays declared nothing.
     say(&h, "T0001", ALICE, "/incident", "declare sev3 second").await;
@@ -246,12 +304,21 @@ async fn finding_4_a_replayed_signed_request_runs_once() {
 #[tokio::test]
 async fn finding_6_user_text_echoed_into_slack_stays_escaped() {
     let h = Harness::start(Mode::Http).await;
-    say(&h, "T0001", ALICE, "/incident", "declare sev2 <!channel> ping <@U_BOSS> & <!here>").await;
+    say(
+        &h,
+        "T0001",
+        ALICE,
+        "/incident",
+        "declare sev2 <!channel> ping <@U_BOSS> & <!here>",
+    )
+    .await;
     wait_incident(&h, "INC-1", "the declaration", |_| true).await;
     let calls = h
         .fake
         .wait_for("the summary", |calls| {
-            calls.iter().any(|c| c.method == "chat.postMessage" && c.body.to_string().contains("INC-1"))
+            calls
+                .iter()
+                .any(|c| c.method == "chat.postMessage" && c.body.to_string().contains("INC-1"))
         })
         .await;
     // Slack parses mentions in mrkdwn text and a message's fallback `text`; `plain_text`
@@ -264,7 +331,10 @@ async fn finding_6_user_text_echoed_into_slack_stays_escaped() {
         parsed.extend(call.body["text"].as_str().map(str::to_string));
         mrkdwn_texts(&call.body["blocks"], &mut parsed);
     }
-    assert!(parsed.iter().any(|t| t.contains("&lt;!channel&gt;")), "{parsed:#?}");
+    assert!(
+        parsed.iter().any(|t| t.contains("&lt;!channel&gt;")),
+        "{parsed:#?}"
+    );
     for text in &parsed {
         for raw in ["<!channel>", "<!here>", "<@U_BOSS>"] {
             assert!(!text.contains(raw), "{raw} reached Slack unescaped: {text}");

@@ -34,7 +34,11 @@ const fn opt(name: &'static str, description: &'static str, required: bool) -> O
 
 /// The incident a subcommand acts on, by name; the channel's incident when left out.
 const fn incident() -> Opt {
-    opt("incident", "The incident, e.g. INC-7 (default: this channel's)", false)
+    opt(
+        "incident",
+        "The incident, e.g. INC-7 (default: this channel's)",
+        false,
+    )
 }
 
 const fn service() -> Opt {
@@ -164,7 +168,10 @@ const INCIDENT: &[Def] = &[
     Def {
         name: "severity",
         description: "Change the incident's severity",
-        options: &[choice("severity", "The new severity", SEVERITIES), incident()],
+        options: &[
+            choice("severity", "The new severity", SEVERITIES),
+            incident(),
+        ],
     },
     Def {
         name: "role",

@@ -59,7 +59,9 @@ impl Discord {
                 .collect::<Result<_, _>>()?;
         }
         if self.allowed_guilds.is_empty() {
-            tracing::warn!("Discord: no server is allowed (set FIREBREAK_DISCORD_GUILD_ID or access.discord_guilds); every interaction is refused");
+            tracing::warn!(
+                "Discord: no server is allowed (set FIREBREAK_DISCORD_GUILD_ID or access.discord_guilds); every interaction is refused"
+            );
         }
         Ok(self)
     }
@@ -100,7 +102,10 @@ impl Discord {
             _ => return None,
         };
         let Some(sender) = sender(user, member) else {
-            tracing::warn!(interaction = id, "Discord interaction without a member or user refused");
+            tracing::warn!(
+                interaction = id,
+                "Discord interaction without a member or user refused"
+            );
             return Some(ephemeral(NO_USER_DISCORD));
         };
         let allowed = guild.is_some_and(|g| self.allowed_guilds.contains(&g.get()));
@@ -111,7 +116,8 @@ impl Discord {
                 platform: "discord".to_string(),
                 channel: channel.to_string(),
             };
-            let place = guild.map_or_else(|| "a direct message".to_string(), |g| format!("guild {g}"));
+            let place =
+                guild.map_or_else(|| "a direct message".to_string(), |g| format!("guild {g}"));
             audit_refusal(
                 &self.bot,
                 actor,
@@ -133,7 +139,10 @@ impl Discord {
         {
             Ok(Sighting::First) => None,
             Ok(Sighting::Repeat) => {
-                tracing::warn!(interaction = id, "Discord interaction already accepted once (a replay); not run again");
+                tracing::warn!(
+                    interaction = id,
+                    "Discord interaction already accepted once (a replay); not run again"
+                );
                 Some(ephemeral(ALREADY_RECEIVED))
             }
             Err(error) => {

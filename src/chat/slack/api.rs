@@ -121,7 +121,10 @@ impl SlackApi {
     /// auth.test: the workspace (`team_id`) the bot token belongs to.
     pub async fn own_workspace(&self) -> Result<String, ApiError> {
         let response = self
-            .retry("auth.test", || async move { self.session().auth_test().await })
+            .retry(
+                "auth.test",
+                || async move { self.session().auth_test().await },
+            )
             .await?;
         Ok(response.team_id.0)
     }

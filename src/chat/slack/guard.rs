@@ -106,9 +106,12 @@ impl Slack {
         allowed
             .workspaces
             .extend(access.slack_workspaces.iter().map(|t| t.trim().to_string()));
-        allowed
-            .enterprises
-            .extend(access.slack_enterprises.iter().map(|e| e.trim().to_string()));
+        allowed.enterprises.extend(
+            access
+                .slack_enterprises
+                .iter()
+                .map(|e| e.trim().to_string()),
+        );
     }
 
     /// Let in the bot token's own workspace, asking Slack which it is (`auth.test`). Run it
@@ -178,7 +181,9 @@ impl Slack {
         match self.bot().store().sighting_all(keys, until).await {
             Ok(Sighting::First) => Admission::Run,
             Ok(Sighting::Repeat) => {
-                tracing::warn!("Slack request already accepted once (a replay or a retry); not run again");
+                tracing::warn!(
+                    "Slack request already accepted once (a replay or a retry); not run again"
+                );
                 Admission::Repeat
             }
             Err(error) => {
@@ -210,11 +215,21 @@ mod tests {
         let click = Workspace::of_interaction(&json!({
             "team": {"id": "T1"}, "enterprise": null, "user": {"id": "U1", "team_id": "T2"}
         }));
-        assert_eq!((click.team.as_str(), click.enterprise, click.user_team.as_deref()), ("T1", None, Some("T2")));
+        assert_eq!(
+            (
+                click.team.as_str(),
+                click.enterprise,
+                click.user_team.as_deref()
+            ),
+            ("T1", None, Some("T2"))
+        );
         let event = Workspace::of_event(&json!({
             "team_id": "T1", "authorizations": [{"enterprise_id": "E9", "team_id": "T1"}]
         }));
         assert_eq!(event.enterprise.as_deref(), Some("E9"));
-        assert_eq!(Workspace::of_event(&json!("not an object")), Workspace::default());
+        assert_eq!(
+            Workspace::of_event(&json!("not an object")),
+            Workspace::default()
+        );
     }
 }

@@ -138,10 +138,10 @@ async fn commands(
         return Ok(stop);
     }
     let from = Workspace::of_command(&form_fields(text));
-    Ok(Json(
-        command_ack(&endpoint.slack, &event, extras.user_name.as_deref(), &from).await,
+    Ok(
+        Json(command_ack(&endpoint.slack, &event, extras.user_name.as_deref(), &from).await)
+            .into_response(),
     )
-    .into_response())
 }
 
 /// The immediate, ephemeral answer to a slash command (HTTP body or Socket Mode ack
@@ -152,7 +152,11 @@ pub(crate) async fn command_ack(
     user_name: Option<&str>,
     from: &Workspace,
 ) -> serde_json::Value {
-    let what = format!("{} {}", event.command.0, event.text.as_deref().unwrap_or(""));
+    let what = format!(
+        "{} {}",
+        event.command.0,
+        event.text.as_deref().unwrap_or("")
+    );
     let once = vec![format!("slack:trigger:{}", event.trigger_id.0)];
     let text = match slack
         .admit(from, &event.user_id.0, &event.channel_id.0, &what, once)
@@ -191,9 +195,13 @@ async fn interactions(
     if let Some(stop) = endpoint.replayed(&headers).await {
         return Ok(stop);
     }
-    handle_interaction(&endpoint.slack, &event, &Workspace::of_interaction(&payload))
-        .await
-        .map_err(|error| Rejection::Malformed(error.to_string()))?;
+    handle_interaction(
+        &endpoint.slack,
+        &event,
+        &Workspace::of_interaction(&payload),
+    )
+    .await
+    .map_err(|error| Rejection::Malformed(error.to_string()))?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -206,7 +214,11 @@ pub(crate) async fn handle_interaction(
     match event {
         SlackInteractionEvent::BlockActions(click) => {
             let user = click.user.as_ref().map(|u| u.id.0.as_str()).unwrap_or("");
-            let channel = click.channel.as_ref().map(|c| c.id.0.as_str()).unwrap_or("");
+            let channel = click
+                .channel
+                .as_ref()
+                .map(|c| c.id.0.as_str())
+                .unwrap_or("");
             let value = click
                 .actions
                 .iter()
@@ -245,10 +257,7 @@ pub(crate) async fn handle_interaction(
     }
 }
 
-fn start_click(
-    slack: &Slack,
-    click: &SlackInteractionBlockActionsEvent,
-) -> Result<(), EventError> {
+fn start_click(slack: &Slack, click: &SlackInteractionBlockActionsEvent) -> Result<(), EventError> {
     {
         match click_invocation(click) {
             Ok((inv, origin)) => {
@@ -301,7 +310,11 @@ async fn events(
 
 /// Start the command in an `app_mention`, pin a 📌'd message to its incident; other events
 /// are ignored.
-pub(crate) async fn handle_event(slack: &Slack, callback: &SlackPushEventCallback, from: &Workspace) {
+pub(crate) async fn handle_event(
+    slack: &Slack,
+    callback: &SlackPushEventCallback,
+    from: &Workspace,
+) {
     let (user, channel, what) = match &callback.event {
         SlackEventCallbackBody::ReactionAdded(reaction) if reaction.reaction.0 == PIN_REACTION => {
             (reaction.user.0.as_str(), "", "📌 reaction".to_string())
