@@ -278,3 +278,87 @@ async fn finding_7_an_interaction_that_names_no_user_is_refused() {
     )
     .await;
 }
+
+/// An adapter whose bot keeps its state in `state` (a file), served on a fresh port: what a
+/// restarted `firebreak serve` is. Its interactions URL.
+async fn serve_on_file(
+    sim: &firebreak::sim::SimServer,
+    fake: &super::fake::FakeDiscord,
+    state: &std::path::Path,
+) -> String {
+    use firebreak::chat::discord::{Discord, DiscordSettings, http};
+    use firebreak::render::Templates;
+    use firebreak::runbook::{Runbook, Runbooks};
+    let public_key = super::hex(&super::signing_key().verifying_key().to_bytes());
+    let env = super::env(
+        fake,
+        &[
+            ("FIREBREAK_DISCORD_PUBLIC_KEY", &public_key),
+            ("FIREBREAK_DISCORD_MODE", "http"),
+        ],
+    );
+    let settings = DiscordSettings::from_env(&env).unwrap().unwrap();
+    let mut runbooks = Runbooks::default();
+    runbooks
+        .add(Runbook::from_yaml(crate::support::SHIPPED_RUNBOOK, "model-server.yaml").unwrap())
+        .unwrap();
+    let bot = firebreak::Bot::new(
+        runbooks,
+        Templates::load_dir("templates".as_ref()).unwrap(),
+        firebreak::cluster::Cluster::from_url(&sim.url()).unwrap(),
+        firebreak::store::Store::open(state).unwrap(),
+    );
+    let discord = std::sync::Arc::new(Discord::new(std::sync::Arc::new(bot), settings).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}{}", listener.local_addr().unwrap(), http::PATH);
+    tokio::spawn(firebreak::server::serve(
+        listener,
+        firebreak::server::app(vec![http::routes(discord)]),
+        std::future::pending(),
+    ));
+    url
+}
+
+#[tokio::test]
+async fn finding_4_a_restart_inside_the_window_still_refuses_the_replay() {
+    use ed25519_dalek::Signer;
+    let sim = crate::support::sim(crate::support::demo()).await;
+    let fake = super::fake::FakeDiscord::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let (payload, _) = incident("declare", &[("severity", "sev2"), ("title", "replayed")]);
+    let body = serde_json::to_vec(&payload).unwrap();
+    let timestamp = super::now().to_string();
+    let signature = hex::encode(
+        super::signing_key()
+            .sign(&[timestamp.as_bytes(), &body].concat())
+            .to_bytes(),
+    );
+    let client = reqwest::Client::new();
+    let mut answers = Vec::new();
+    // Before and after the "restart": a new adapter, bot and server on the same state file.
+    for _ in 0..2 {
+        let url = serve_on_file(&sim, &fake, &state).await;
+        let answer: Value = client
+            .post(&url)
+            .header("X-Signature-Ed25519", &signature)
+            .header("X-Signature-Timestamp", &timestamp)
+            .header("Content-Type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answers.push(answer);
+    }
+    assert_eq!(answers[0], json!({ "type": 5 }));
+    assert!(
+        answers[1]["data"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Already received"),
+        "{answers:?}"
+    );
+}
